@@ -1,0 +1,168 @@
+/* Client connections (HTTP/1.1 server side) and the request model.
+ *
+ * A weir_conn is what stays allocated for an idle keep-alive connection:
+ * the fd, its timer, the peer address and a few flags, no buffers. A
+ * weir_req exists only while a request is in flight; it carries the parsed
+ * head (slices into the connection's input buffer), the routing result, the
+ * upstream connection and the response state. Every HTTP version will land
+ * in weir_req so that routing, load balancing and logging are written once.
+ */
+#ifndef WEIR_HTTP_CONN_H
+#define WEIR_HTTP_CONN_H
+
+#include <netinet/in.h>
+
+#include "core/buf.h"
+#include "core/loop.h"
+#include "h1/h1.h"
+#include "http/worker.h"
+
+typedef struct weir_upconn weir_upconn_t;
+typedef struct weir_req weir_req_t;
+
+typedef union {
+    struct sockaddr sa;
+    struct sockaddr_in in;
+    struct sockaddr_in6 in6;
+} weir_addr_t;
+
+/* Client connection states. */
+typedef enum {
+    CONN_HEAD,    /* waiting for (more of) a request head */
+    CONN_ACTIVE,  /* a request is in flight */
+    CONN_TUNNEL,  /* after 101: bytes relayed both ways */
+    CONN_CLOSING, /* flushing the last bytes, then close */
+} weir_conn_state_t;
+
+typedef struct weir_conn {
+    weir_io_t io;
+    weir_timer_t timer;
+    weir_worker_t *worker;
+    weir_buf_t in;
+    weir_req_t *req;
+    struct weir_conn *next, *prev; /* worker's connection list */
+    weir_addr_t peer;
+    uint16_t ep;
+    uint8_t state;
+    uint8_t rd_ready : 1, wr_ready : 1, rd_eof : 1, closed : 1, keep_alive : 1;
+    uint32_t requests; /* served on this connection */
+} weir_conn_t;
+
+/* Request body / response body relay state. Bytes at the front of the
+ * source buffer that the framing check has accepted but that have not been
+ * written yet are described by pre (framing to drop first), len (bytes to
+ * write) and post (framing to drop after them). */
+typedef struct {
+    weir_body_kind_t kind;
+    uint64_t remaining;      /* LENGTH: bytes not yet accepted */
+    weir_h1_chunked_t chunk; /* CHUNKED: validating decoder */
+    size_t pre, len, post;
+    uint8_t eof;    /* UNTIL_CLOSE: the upstream closed */
+    uint8_t decode; /* CHUNKED: forward only the data (HTTP/1.0 client) */
+} weir_body_t;
+
+static inline int weir_body_done(const weir_body_t *b)
+{
+    if (b->pre || b->len || b->post)
+        return 0;
+    switch (b->kind) {
+    case WEIR_BODY_NONE: return 1;
+    case WEIR_BODY_LENGTH: return b->remaining == 0;
+    case WEIR_BODY_CHUNKED: return b->chunk.done;
+    default: return b->eof;
+    }
+}
+
+#define WEIR_MAX_RESP_HEADERS 128
+
+struct weir_req {
+    weir_conn_t *conn;
+    weir_view_t *view;
+    const weir_route_t *route;
+    const weir_service_rt_t *service;
+    int server; /* snapshot server id, -1 none */
+    weir_upconn_t *up;
+
+    weir_h1_request_t h1;
+    weir_header_t headers[WEIR_H1_MAX_HEADERS];
+
+    /* request body: client → upstream */
+    weir_body_t reqbody;
+    /* response: upstream → client */
+    weir_h1_response_t resp;
+    weir_header_t resp_headers[WEIR_MAX_RESP_HEADERS];
+    weir_body_t respbody;
+    weir_buf_t out;    /* bytes we generate for the client: response head, error, whoami */
+    weir_buf_t uphead; /* the request head we send upstream (kept for a retry) */
+    size_t uphead_sent;
+
+    /* copies of what the access log needs once the head is consumed */
+    weir_buf_t meta;
+    weir_slice_t m_method, m_path, m_host, m_referer, m_ua;
+
+    int status;        /* sent to the client */
+    int origin_status; /* received from the upstream, 0 if none */
+    uint64_t resp_bytes; /* body bytes sent to the client */
+    int64_t start_us;    /* wall clock at head completion */
+    int64_t start_ms;    /* monotonic */
+    uint8_t retried : 1, resp_started : 1, resp_head_sent : 1, reqbody_sent_some : 1,
+        upgrade : 1, head_method : 1, idempotent : 1, sent_continue : 1, close_after : 1,
+        up_req_done : 1, internal_done : 1, head_consumed : 1;
+    struct weir_req *next_free;
+};
+
+/* Called by the listener for each accepted socket. */
+void weir_conn_accept(weir_worker_t *w, int fd, const struct sockaddr *peer, socklen_t len, int ep);
+
+/* Closes every idle connection and marks the others to close after their
+ * current response (graceful drain). */
+void weir_conns_drain(weir_worker_t *w);
+
+/* Force-closes every connection (end of the grace period). */
+void weir_conns_close_all(weir_worker_t *w);
+
+/* Upstream side (src/upstream), called by the client side. */
+void weir_proxy_start(weir_req_t *req);
+/* The client side made room or got more body bytes; continue relaying. */
+void weir_proxy_resume(weir_req_t *req);
+/* The client went away or the request is abandoned: release the upstream. */
+void weir_proxy_abort(weir_req_t *req);
+
+/* Client side, called by the upstream side. */
+/* Writes bytes to the client; returns bytes written, or -1 on a dead client.
+ * A short count means the client's socket is full: the client side calls
+ * weir_proxy_resume() when it drains. */
+ssize_t weir_conn_send(weir_conn_t *c, const struct iovec *iov, int iovcnt);
+/* The response is complete (ok) or failed after it started (!ok). */
+void weir_req_finish(weir_req_t *req, int ok);
+/* Sends a short plain error response (before any response byte went out). */
+void weir_req_error(weir_req_t *req, int status);
+/* Request body bytes available in the client buffer, for the upstream. */
+void weir_conn_want_body(weir_conn_t *c);
+/* Switches the client connection to tunnel mode (after 101). */
+void weir_conn_tunnel(weir_req_t *req);
+
+/* Copies the fields the access log needs out of the head, so the head's
+ * bytes can be consumed from the connection buffer. */
+void weir_req_keep_meta(weir_req_t *req);
+/* Closes a client connection at once (a response broken after it started). */
+void weir_conn_abort(weir_conn_t *c);
+
+/* Writes what r->out holds (an error or internal response) and finishes
+ * the request once it is out. */
+void weir_conn_flush_generated(weir_req_t *req);
+
+/* Internal services. */
+void weir_whoami_respond(weir_req_t *req);
+
+/* Access log line for a finished request. */
+void weir_accesslog_write(weir_req_t *req);
+void weir_accesslog_flush(weir_worker_t *w);
+
+/* Generated heads. */
+int weir_build_upstream_head(weir_req_t *req, const weir_server_cfg_t *srv, int pass_host);
+int weir_build_client_head(weir_req_t *req);
+
+const char *weir_status_text(int status);
+
+#endif

@@ -1,0 +1,638 @@
+/* HTTP/1.1 server side: client connections, request heads, routing, error
+ * responses, keep-alive and pipelining, tunnels after 101. */
+#include <errno.h>
+#include <stdarg.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "http/conn.h"
+
+static void conn_on_io(weir_io_t *io, unsigned events);
+static void conn_read_head(weir_conn_t *c);
+static void conn_close(weir_conn_t *c);
+static void conn_timeout(weir_timer_t *t);
+
+static const weir_entrypoint_cfg_t *conn_ep(const weir_conn_t *c, const weir_view_t *v)
+{
+    return &v->snap->cfg->entrypoints[c->ep];
+}
+
+/* ---- requests ---- */
+
+static weir_req_t *req_new(weir_conn_t *c)
+{
+    weir_worker_t *w = c->worker;
+    weir_req_t *r = w->free_reqs;
+    if (r) {
+        w->free_reqs = r->next_free;
+        w->num_free_reqs--;
+    } else {
+        r = malloc(sizeof *r);
+        if (!r)
+            return NULL;
+    }
+    /* Zero everything up to the header arrays; they are filled by parsers. */
+    memset(r, 0, offsetof(weir_req_t, headers));
+    memset(&r->reqbody, 0, offsetof(weir_req_t, resp_headers) - offsetof(weir_req_t, reqbody));
+    memset(&r->respbody, 0, sizeof *r - offsetof(weir_req_t, respbody));
+    r->conn = c;
+    r->server = -1;
+    r->h1.headers = r->headers;
+    r->view = weir_worker_view_acquire(w);
+    return r;
+}
+
+static void req_free(weir_req_t *r)
+{
+    weir_worker_t *w = r->conn->worker;
+    weir_buf_release(&r->out);
+    weir_buf_release(&r->uphead);
+    weir_buf_release(&r->meta);
+    if (r->view)
+        weir_worker_view_release(r->view);
+    if (w->num_free_reqs < 64) {
+        r->next_free = w->free_reqs;
+        w->free_reqs = r;
+        w->num_free_reqs++;
+    } else {
+        free(r);
+    }
+}
+
+/* ---- client output ---- */
+
+ssize_t weir_conn_send(weir_conn_t *c, const struct iovec *iov, int iovcnt)
+{
+    if (c->closed)
+        return -1;
+    size_t want = 0;
+    for (int i = 0; i < iovcnt; i++)
+        want += iov[i].iov_len;
+    if (want == 0)
+        return 0;
+    if (!c->wr_ready)
+        return 0;
+    struct msghdr mh = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt};
+    ssize_t n = sendmsg(c->io.fd, &mh, MSG_NOSIGNAL);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            c->wr_ready = 0;
+            return 0;
+        }
+        if (errno == EINTR)
+            return 0;
+        return -1;
+    }
+    if ((size_t)n < want)
+        c->wr_ready = 0;
+    return n;
+}
+
+/* Writes what is pending in r->out. Returns 1 when it is empty, 0 when the
+ * socket is full, -1 when the client is gone. */
+static int flush_out(weir_req_t *r)
+{
+    while (weir_buf_len(&r->out)) {
+        struct iovec iov = {weir_buf_head(&r->out), weir_buf_len(&r->out)};
+        ssize_t n = weir_conn_send(r->conn, &iov, 1);
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            return 0;
+        weir_buf_consume(&r->out, (size_t)n);
+    }
+    return 1;
+}
+
+static int out_printf(weir_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int out_printf(weir_buf_t *b, const char *fmt, ...)
+{
+    va_list ap;
+    if (weir_buf_reserve(b, 512) < 0)
+        return -1;
+    for (;;) {
+        va_start(ap, fmt);
+        int n = vsnprintf(weir_buf_tail(b), weir_buf_room(b), fmt, ap);
+        va_end(ap);
+        if (n < 0)
+            return -1;
+        if ((size_t)n < weir_buf_room(b)) {
+            b->end += (uint32_t)n;
+            return 0;
+        }
+        if (weir_buf_reserve(b, (size_t)n + 1) < 0)
+            return -1;
+    }
+}
+
+const char *weir_status_text(int status)
+{
+    switch (status) {
+    case 100: return "Continue";
+    case 101: return "Switching Protocols";
+    case 200: return "OK";
+    case 204: return "No Content";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 408: return "Request Timeout";
+    case 413: return "Payload Too Large";
+    case 414: return "URI Too Long";
+    case 421: return "Misdirected Request";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    default: return "";
+    }
+}
+
+/* Appends a complete short response to r->out. */
+static void append_simple_response(weir_req_t *r, int status, int close)
+{
+    const char *text = weir_status_text(status);
+    char body[96];
+    int blen = snprintf(body, sizeof body, "%s\n", *text ? text : "Error");
+    if (status == 404)
+        blen = snprintf(body, sizeof body, "404 page not found\n");
+    out_printf(&r->out,
+               "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+               "X-Content-Type-Options: nosniff\r\nContent-Length: %d\r\n%s\r\n",
+               status, text, blen, close ? "Connection: close\r\n" : "");
+    if (!r->head_method)
+        weir_buf_append(&r->out, body, (size_t)blen);
+    r->status = status;
+    r->resp_bytes = r->head_method ? 0 : (uint64_t)blen;
+}
+
+/* ---- request lifecycle ---- */
+
+static weir_slice_t find_header(const weir_req_t *r, const char *name)
+{
+    for (size_t i = 0; i < r->h1.num_headers; i++)
+        if (weir_slice_ieq_cstr(r->h1.headers[i].name, name))
+            return r->h1.headers[i].value;
+    return WEIR_SLICE_NULL;
+}
+
+void weir_req_keep_meta(weir_req_t *r)
+{
+    weir_slice_t *dst[] = {&r->m_method, &r->m_path, &r->m_host, &r->m_referer, &r->m_ua};
+    weir_slice_t src[] = {r->h1.method, r->h1.path, r->h1.authority.len ? r->h1.authority : r->h1.host,
+                          find_header(r, "Referer"), find_header(r, "User-Agent")};
+    size_t total = 0;
+    for (size_t i = 0; i < 5; i++)
+        total += src[i].len;
+    if (weir_buf_reserve(&r->meta, total + 1) < 0)
+        return;
+    for (size_t i = 0; i < 5; i++) {
+        char *p = weir_buf_tail(&r->meta);
+        if (src[i].len)
+            memcpy(p, src[i].ptr, src[i].len);
+        r->meta.end += (uint32_t)src[i].len;
+        *dst[i] = weir_slice(p, src[i].len);
+    }
+}
+
+static void conn_set_head_timer(weir_conn_t *c);
+
+static void after_response(void *arg)
+{
+    weir_conn_t *c = arg;
+    if (c->closed || c->state != CONN_HEAD)
+        return;
+    conn_read_head(c);
+}
+
+static int request_body_done(const weir_req_t *r)
+{
+    return weir_body_done(&r->reqbody);
+}
+
+void weir_req_finish(weir_req_t *r, int ok)
+{
+    weir_conn_t *c = r->conn;
+    weir_timer_stop(&c->timer);
+    weir_accesslog_write(r);
+    int keep = ok && c->keep_alive && !r->close_after && request_body_done(r) &&
+               !c->worker->draining && !c->rd_eof && r->h1.keep_alive;
+    if (r->up)
+        weir_proxy_abort(r);
+    if (!r->head_consumed && r->h1.head_len)
+        weir_buf_consume(&c->in, r->h1.head_len);
+    c->req = NULL;
+    req_free(r);
+    if (!keep) {
+        conn_close(c);
+        return;
+    }
+    c->state = CONN_HEAD;
+    c->requests++;
+    weir_buf_release_if_empty(&c->in);
+    conn_set_head_timer(c);
+    if (weir_buf_len(&c->in))
+        weir_loop_defer(c->worker->loop, after_response, c);
+}
+
+/* Writes an error or internal response sitting in r->out; finishes the
+ * request when it is out. */
+void weir_conn_flush_generated(weir_req_t *r)
+{
+    int f = flush_out(r);
+    if (f < 0) {
+        r->close_after = 1;
+        weir_req_finish(r, 0);
+        return;
+    }
+    if (f == 1)
+        weir_req_finish(r, !r->close_after);
+    /* else: wait for the socket to drain (conn_on_io calls us again) */
+}
+
+void weir_req_error(weir_req_t *r, int status)
+{
+    weir_conn_t *c = r->conn;
+    if (r->up)
+        weir_proxy_abort(r);
+    weir_buf_consume(&r->out, weir_buf_len(&r->out));
+    /* Close after errors that leave the request body unread or the framing
+     * in doubt; keep-alive after a clean 404/503 etc. on a body-less request. */
+    if (!request_body_done(r) || status == 400 || status == 408 || status == 414 ||
+        status == 431 || status == 501 || status == 505)
+        r->close_after = 1;
+    append_simple_response(r, status, r->close_after || !c->keep_alive || !r->h1.keep_alive);
+    r->internal_done = 1;
+    c->state = CONN_ACTIVE;
+    weir_conn_flush_generated(r);
+}
+
+/* An error found while parsing a head: there is no parsed request. */
+static void head_error(weir_conn_t *c, int status)
+{
+    weir_req_t *r = c->req ? c->req : req_new(c);
+    if (!r) {
+        conn_close(c);
+        return;
+    }
+    c->req = r;
+    r->close_after = 1;
+    r->start_us = weir_loop_wall_us(c->worker->loop);
+    r->start_ms = weir_loop_now(c->worker->loop);
+    weir_req_error(r, status);
+}
+
+/* Splits the path into path and query for routing. */
+static void split_target(weir_slice_t target, weir_slice_t *path, weir_slice_t *query)
+{
+    const char *q = memchr(target.ptr, '?', target.len);
+    if (!q) {
+        *path = target;
+        *query = WEIR_SLICE_NULL;
+        return;
+    }
+    *path = weir_slice(target.ptr, (size_t)(q - target.ptr));
+    *query = weir_slice(q + 1, target.len - (size_t)(q - target.ptr) - 1);
+}
+
+static int method_idempotent(weir_slice_t m)
+{
+    static const char *const ok[] = {"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+        if (weir_slice_eq(m, weir_slice_cstr(ok[i])))
+            return 1;
+    return 0;
+}
+
+static void route_request(weir_req_t *r)
+{
+    weir_conn_t *c = r->conn;
+    weir_snapshot_t *s = r->view->snap;
+    weir_rule_req_t rq = {0};
+    rq.method = r->h1.method;
+    rq.host = r->h1.authority.len ? r->h1.authority : r->h1.host;
+    split_target(r->h1.path, &rq.path, &rq.query);
+    rq.headers = r->h1.headers;
+    rq.num_headers = r->h1.num_headers;
+    rq.client = &c->peer.sa;
+    r->route = c->ep < s->cfg->num_entrypoints ? weir_router_table_match(s->tables[c->ep], &rq) : NULL;
+    if (!r->route) {
+        weir_req_error(r, 404);
+        return;
+    }
+    r->service = r->route->service;
+    if (r->service->internal == WEIR_INTERNAL_WHOAMI) {
+        weir_whoami_respond(r);
+        return;
+    }
+    if (r->service->internal == WEIR_INTERNAL_NOOP) {
+        weir_req_error(r, 200);
+        return;
+    }
+    weir_proxy_start(r);
+}
+
+static void start_request(weir_conn_t *c, int head_len)
+{
+    weir_req_t *r = c->req;
+    weir_loop_t *loop = c->worker->loop;
+    r->start_us = weir_loop_wall_us(loop);
+    r->start_ms = weir_loop_now(loop);
+    r->h1.head_len = (size_t)head_len;
+    r->head_method = weir_slice_eq(r->h1.method, WEIR_SLICE_LIT("HEAD"));
+    r->idempotent = method_idempotent(r->h1.method);
+    r->upgrade = r->h1.upgrade;
+    r->reqbody.kind = r->h1.body;
+    r->reqbody.remaining = r->h1.content_length;
+    if (r->reqbody.kind == WEIR_BODY_LENGTH && r->reqbody.remaining == 0)
+        r->reqbody.kind = WEIR_BODY_NONE;
+    c->state = CONN_ACTIVE;
+    weir_timer_stop(&c->timer);
+    route_request(r);
+}
+
+/* The head stays in c->in until the request is finished: its slices are
+ * referenced by r->h1. Body bytes follow it in the same buffer; the proxy
+ * consumes the head when it has sent the upstream request head. */
+static void conn_read_head(weir_conn_t *c)
+{
+    const weir_entrypoint_cfg_t *ep = NULL;
+    for (;;) {
+        if (weir_buf_len(&c->in)) {
+            if (!c->req) {
+                c->req = req_new(c);
+                if (!c->req) {
+                    conn_close(c);
+                    return;
+                }
+            }
+            if (!ep)
+                ep = conn_ep(c, c->req->view);
+            weir_h1_limits_t lim = {WEIR_H1_MAX_LINE_BYTES, ep->max_header_bytes,
+                                    WEIR_H1_MAX_HEADERS};
+            int n = weir_h1_parse_request(weir_buf_head(&c->in), weir_buf_len(&c->in), &c->req->h1,
+                                          &lim);
+            if (n > 0) {
+                start_request(c, n);
+                return;
+            }
+            if (n != WEIR_H1_NEED_MORE) {
+                head_error(c, -n);
+                return;
+            }
+        }
+        if (c->rd_eof) {
+            conn_close(c);
+            return;
+        }
+        if (!c->rd_ready)
+            return;
+        if (weir_buf_reserve(&c->in, 4096) < 0) {
+            conn_close(c);
+            return;
+        }
+        size_t room = weir_buf_room(&c->in);
+        ssize_t n = read(c->io.fd, weir_buf_tail(&c->in), room);
+        if (n > 0) {
+            c->in.end += (uint32_t)n;
+            if ((size_t)n < room)
+                c->rd_ready = 0;
+            if (c->requests && weir_buf_len(&c->in) == (size_t)n) {
+                /* First bytes of a new request: the read timeout starts now. */
+                weir_view_t *v = c->req ? c->req->view : c->worker->view;
+                const weir_entrypoint_cfg_t *e = conn_ep(c, v);
+                weir_timer_set(c->worker->loop, &c->timer,
+                               e->read_timeout_ms > 0 ? e->read_timeout_ms : -1, conn_timeout);
+            }
+            continue;
+        }
+        if (n == 0) {
+            c->rd_eof = 1;
+            continue;
+        }
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            c->rd_ready = 0;
+            weir_buf_release_if_empty(&c->in);
+            return;
+        }
+        if (errno != EINTR) {
+            conn_close(c);
+            return;
+        }
+    }
+}
+
+/* ---- timers ---- */
+
+static void conn_timeout(weir_timer_t *t)
+{
+    weir_conn_t *c = (weir_conn_t *)((char *)t - offsetof(weir_conn_t, timer));
+    if (c->closed)
+        return;
+    switch (c->state) {
+    case CONN_HEAD:
+        if (weir_buf_len(&c->in) || c->requests == 0)
+            head_error(c, 408);
+        else
+            conn_close(c);
+        break;
+    case CONN_ACTIVE:
+        /* The request body stalled (readTimeout) or the response took longer
+         * than writeTimeout. */
+        if (c->req && !c->req->resp_started && !request_body_done(c->req)) {
+            c->req->close_after = 1;
+            weir_req_error(c->req, 408);
+        } else if (c->req) {
+            c->req->close_after = 1;
+            weir_req_finish(c->req, 0);
+        } else {
+            conn_close(c);
+        }
+        break;
+    default:
+        conn_close(c);
+    }
+}
+
+static void conn_set_head_timer(weir_conn_t *c)
+{
+    const weir_entrypoint_cfg_t *e = conn_ep(c, c->worker->view);
+    int64_t ms = c->requests ? e->idle_timeout_ms : e->read_timeout_ms;
+    weir_timer_set(c->worker->loop, &c->timer, ms > 0 ? ms : -1, conn_timeout);
+}
+
+/* ---- body and tunnel support for the proxy ---- */
+
+void weir_conn_want_body(weir_conn_t *c)
+{
+    if (c->closed || !c->req)
+        return;
+    const weir_entrypoint_cfg_t *e = conn_ep(c, c->req->view);
+    while (c->rd_ready && !c->rd_eof) {
+        if (weir_buf_reserve(&c->in, 4096) < 0)
+            return;
+        size_t room = weir_buf_room(&c->in);
+        ssize_t n = read(c->io.fd, weir_buf_tail(&c->in), room);
+        if (n > 0) {
+            c->in.end += (uint32_t)n;
+            if ((size_t)n < room)
+                c->rd_ready = 0;
+            if (e->read_timeout_ms > 0)
+                weir_timer_set(c->worker->loop, &c->timer, e->read_timeout_ms, conn_timeout);
+            return;
+        }
+        if (n == 0) {
+            c->rd_eof = 1;
+            return;
+        }
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            c->rd_ready = 0;
+            break;
+        }
+        if (errno != EINTR) {
+            c->rd_eof = 1;
+            return;
+        }
+    }
+    if (!c->rd_eof && e->read_timeout_ms > 0 && !weir_timer_armed(&c->timer))
+        weir_timer_set(c->worker->loop, &c->timer, e->read_timeout_ms, conn_timeout);
+}
+
+void weir_conn_tunnel(weir_req_t *r)
+{
+    r->conn->state = CONN_TUNNEL;
+    weir_timer_stop(&r->conn->timer);
+}
+
+/* ---- connection lifecycle ---- */
+
+static void conn_free(void *arg)
+{
+    free(arg);
+}
+
+static void conn_close(weir_conn_t *c)
+{
+    if (c->closed)
+        return;
+    weir_worker_t *w = c->worker;
+    c->closed = 1;
+    if (c->req) {
+        weir_req_t *r = c->req;
+        c->req = NULL;
+        if (r->up)
+            weir_proxy_abort(r);
+        if (!r->internal_done && r->status == 0 && r->h1.method.len) {
+            r->status = 499; /* client closed before the response; as nginx logs it */
+        }
+        if (r->h1.method.len)
+            weir_accesslog_write(r);
+        req_free(r);
+    }
+    weir_timer_stop(&c->timer);
+    weir_loop_del(w->loop, &c->io);
+    close(c->io.fd);
+    weir_buf_release(&c->in);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    w->num_conns--;
+    weir_loop_defer(w->loop, conn_free, c);
+}
+
+static void conn_on_io(weir_io_t *io, unsigned events)
+{
+    weir_conn_t *c = (weir_conn_t *)io;
+    if (c->closed)
+        return;
+    if (events & WEIR_EV_READ)
+        c->rd_ready = 1;
+    if (events & WEIR_EV_WRITE)
+        c->wr_ready = 1;
+    if (events & WEIR_EV_ERR) {
+        conn_close(c);
+        return;
+    }
+    switch (c->state) {
+    case CONN_HEAD:
+        conn_read_head(c);
+        break;
+    case CONN_ACTIVE:
+        if (c->req && c->req->internal_done)
+            weir_conn_flush_generated(c->req);
+        else if (c->req)
+            weir_proxy_resume(c->req);
+        break;
+    case CONN_TUNNEL:
+        if (c->req)
+            weir_proxy_resume(c->req);
+        break;
+    default:
+        conn_close(c);
+    }
+}
+
+void weir_conn_accept(weir_worker_t *w, int fd, const struct sockaddr *peer, socklen_t len, int ep)
+{
+    weir_conn_t *c = calloc(1, sizeof *c);
+    if (!c) {
+        close(fd);
+        return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    c->io.fd = fd;
+    c->io.cb = conn_on_io;
+    c->worker = w;
+    c->ep = (uint16_t)ep;
+    c->keep_alive = 1;
+    c->wr_ready = 1;
+    c->rd_ready = 1;
+    memcpy(&c->peer, peer, len < sizeof c->peer ? len : sizeof c->peer);
+    c->next = w->conns;
+    if (w->conns)
+        w->conns->prev = c;
+    w->conns = c;
+    w->num_conns++;
+    if (weir_loop_add(w->loop, &c->io) < 0) {
+        conn_close(c);
+        return;
+    }
+    conn_set_head_timer(c);
+    conn_read_head(c);
+}
+
+/* Called by the proxy when a client connection must end now. */
+void weir_conn_abort(weir_conn_t *c)
+{
+    conn_close(c);
+}
+
+void weir_conns_drain(weir_worker_t *w)
+{
+    weir_conn_t *c = w->conns;
+    while (c) {
+        weir_conn_t *next = c->next;
+        c->keep_alive = 0;
+        if (c->state == CONN_HEAD && weir_buf_len(&c->in) == 0)
+            conn_close(c);
+        c = next;
+    }
+}
+
+void weir_conns_close_all(weir_worker_t *w)
+{
+    while (w->conns)
+        conn_close(w->conns);
+}

@@ -1,0 +1,187 @@
+/* Snapshot building: config model → router tables and resolved services. */
+#include "http/snapshot.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *full_name(const char *name, const char *provider)
+{
+    if (strchr(name, '@'))
+        return strdup(name);
+    size_t n = strlen(name) + strlen(provider) + 2;
+    char *s = malloc(n);
+    if (s)
+        snprintf(s, n, "%s@%s", name, provider);
+    return s;
+}
+
+static bool router_on_entrypoint(const weir_router_cfg_t *r, const char *ep)
+{
+    if (r->num_entrypoints == 0)
+        return true;
+    for (size_t i = 0; i < r->num_entrypoints; i++)
+        if (strcmp(r->entrypoints[i], ep) == 0)
+            return true;
+    return false;
+}
+
+static int build_services(weir_snapshot_t *s)
+{
+    weir_config_t *cfg = s->cfg;
+    s->num_services = cfg->num_services;
+    s->services = calloc(cfg->num_services ? cfg->num_services : 1, sizeof *s->services);
+    if (!s->services)
+        return -1;
+    int nservers = 0;
+    for (size_t i = 0; i < cfg->num_services; i++)
+        nservers += (int)cfg->services[i].num_servers;
+    s->servers = calloc((size_t)nservers + 1, sizeof *s->servers);
+    s->server_service = calloc((size_t)nservers + 1, sizeof *s->server_service);
+    if (!s->servers || !s->server_service)
+        return -1;
+    int wrr = 0;
+    for (size_t i = 0; i < cfg->num_services; i++) {
+        const weir_service_cfg_t *sc = &cfg->services[i];
+        weir_service_rt_t *rt = &s->services[i];
+        rt->cfg = sc;
+        rt->full_name = full_name(sc->name, "file");
+        if (!rt->full_name)
+            return -1;
+        if (sc->kind == WEIR_SERVICE_INTERNAL)
+            rt->internal = strncmp(sc->name, "whoami", 6) == 0 ? WEIR_INTERNAL_WHOAMI
+                                                               : WEIR_INTERNAL_NOOP;
+        int ti = sc->transport_index;
+        if (ti < 0 || (size_t)ti >= cfg->num_transports)
+            ti = 0;
+        rt->transport = cfg->num_transports ? &cfg->transports[ti] : NULL;
+        rt->server_base = s->num_servers;
+        rt->num_servers = (int)sc->num_servers;
+        for (size_t k = 0; k < sc->num_servers; k++) {
+            s->servers[s->num_servers] = &sc->servers[k];
+            s->server_service[s->num_servers] = rt;
+            s->num_servers++;
+        }
+        rt->wrr_base = wrr;
+        rt->wrr_len = sc->kind == WEIR_SERVICE_WEIGHTED ? (int)sc->num_children : (int)sc->num_servers;
+        wrr += rt->wrr_len;
+    }
+    s->wrr_total = wrr;
+    for (size_t i = 0; i < cfg->num_services; i++) {
+        const weir_service_cfg_t *sc = &cfg->services[i];
+        weir_service_rt_t *rt = &s->services[i];
+        if (sc->kind != WEIR_SERVICE_WEIGHTED || sc->num_children == 0)
+            continue;
+        rt->children = calloc(sc->num_children, sizeof *rt->children);
+        rt->child_weights = calloc(sc->num_children, sizeof *rt->child_weights);
+        if (!rt->children || !rt->child_weights)
+            return -1;
+        for (size_t k = 0; k < sc->num_children; k++) {
+            int idx = sc->children[k].index;
+            if (idx < 0 || (size_t)idx >= cfg->num_services)
+                continue; /* the loader rejects these; stay safe */
+            rt->children[rt->num_children] = &s->services[idx];
+            rt->child_weights[rt->num_children] = sc->children[k].weight;
+            rt->num_children++;
+        }
+    }
+    return 0;
+}
+
+static int build_routes(weir_snapshot_t *s)
+{
+    weir_config_t *cfg = s->cfg;
+    s->num_routes = cfg->num_routers;
+    s->routes = calloc(cfg->num_routers ? cfg->num_routers : 1, sizeof *s->routes);
+    s->tables = calloc(cfg->num_entrypoints ? cfg->num_entrypoints : 1, sizeof *s->tables);
+    if (!s->routes || !s->tables)
+        return -1;
+    for (size_t i = 0; i < cfg->num_routers; i++) {
+        weir_route_t *r = &s->routes[i];
+        r->cfg = &cfg->routers[i];
+        r->full_name = full_name(cfg->routers[i].name, "file");
+        int si = cfg->routers[i].service_index;
+        r->service = si >= 0 && (size_t)si < s->num_services ? &s->services[si] : NULL;
+        if (!r->full_name)
+            return -1;
+    }
+    for (size_t e = 0; e < cfg->num_entrypoints; e++) {
+        weir_router_table_t *t = weir_router_table_new();
+        if (!t)
+            return -1;
+        s->tables[e] = t;
+        for (size_t i = 0; i < cfg->num_routers; i++) {
+            weir_router_cfg_t *rc = &cfg->routers[i];
+            if (!router_on_entrypoint(rc, cfg->entrypoints[e].name) || !s->routes[i].service)
+                continue;
+            /* Each table owns its matcher tree, so compile a copy per table
+             * after the first (the loader's compiled rule goes to the first). */
+            weir_rule_t *rule = rc->compiled;
+            rc->compiled = NULL;
+            if (!rule) {
+                weir_rule_error_t err;
+                if (weir_rule_compile(rc->rule, WEIR_RULE_HTTP, &rule, &err) < 0)
+                    continue;
+            }
+            if (weir_router_table_add(t, rule, rc->priority, &s->routes[i]) < 0)
+                return -1;
+        }
+        if (weir_router_table_build(t) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static void snapshot_free(weir_snapshot_t *s)
+{
+    if (s->tables) {
+        for (size_t e = 0; e < s->cfg->num_entrypoints; e++)
+            weir_router_table_free(s->tables[e]);
+        free(s->tables);
+    }
+    if (s->routes) {
+        for (size_t i = 0; i < s->num_routes; i++)
+            free(s->routes[i].full_name);
+        free(s->routes);
+    }
+    if (s->services) {
+        for (size_t i = 0; i < s->num_services; i++) {
+            free(s->services[i].full_name);
+            free(s->services[i].children);
+            free(s->services[i].child_weights);
+        }
+        free(s->services);
+    }
+    free(s->servers);
+    free(s->server_service);
+    weir_config_free(s->cfg);
+    free(s);
+}
+
+weir_snapshot_t *weir_snapshot_build(weir_config_t *cfg, uint64_t generation)
+{
+    weir_snapshot_t *s = calloc(1, sizeof *s);
+    if (!s) {
+        weir_config_free(cfg);
+        return NULL;
+    }
+    s->cfg = cfg;
+    s->generation = generation;
+    atomic_init(&s->refs, 1);
+    if (build_services(s) < 0 || build_routes(s) < 0) {
+        snapshot_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void weir_snapshot_ref(weir_snapshot_t *s)
+{
+    atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+}
+
+void weir_snapshot_unref(weir_snapshot_t *s)
+{
+    if (s && atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) == 1)
+        snapshot_free(s);
+}

@@ -1,0 +1,66 @@
+/* Configuration snapshots: the immutable, reference-counted runtime form of
+ * a loaded configuration (router tables per entry point, services resolved
+ * to servers). Built on the control thread beside the serving one; workers
+ * switch to a new snapshot between loop iterations and keep the old one
+ * alive while their requests that started on it are in flight.
+ */
+#ifndef WEIR_HTTP_SNAPSHOT_H
+#define WEIR_HTTP_SNAPSHOT_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "rules/rules.h"
+
+typedef struct weir_snapshot weir_snapshot_t;
+typedef struct weir_service_rt weir_service_rt_t;
+
+typedef enum { WEIR_INTERNAL_NONE, WEIR_INTERNAL_WHOAMI, WEIR_INTERNAL_NOOP } weir_internal_kind_t;
+
+typedef struct {
+    const weir_router_cfg_t *cfg;
+    char *full_name; /* "<name>@file" as Traefik logs it */
+    weir_service_rt_t *service;
+} weir_route_t;
+
+struct weir_service_rt {
+    const weir_service_cfg_t *cfg;
+    char *full_name;            /* "<name>@file" or "whoami@internal" */
+    weir_internal_kind_t internal;
+    const weir_servers_transport_cfg_t *transport;
+    /* loadBalancer: servers are snapshot-wide server ids server_base..+n */
+    int server_base;
+    int num_servers;
+    /* weighted: children */
+    weir_service_rt_t **children;
+    int *child_weights;
+    int num_children;
+    /* index of this service's weighted-round-robin state in a worker view */
+    int wrr_base;
+    int wrr_len;
+};
+
+struct weir_snapshot {
+    atomic_int refs;
+    uint64_t generation;
+    weir_config_t *cfg;
+    weir_router_table_t **tables; /* one per entry point (cfg->entrypoints order) */
+    weir_route_t *routes;
+    size_t num_routes;
+    weir_service_rt_t *services;
+    size_t num_services;
+    const weir_server_cfg_t **servers; /* every server of every service */
+    const weir_service_rt_t **server_service; /* owner of each server */
+    int num_servers;
+    int wrr_total;
+};
+
+/* Builds a snapshot that takes ownership of cfg. Returns NULL on ENOMEM
+ * (cfg is freed then). */
+weir_snapshot_t *weir_snapshot_build(weir_config_t *cfg, uint64_t generation);
+
+void weir_snapshot_ref(weir_snapshot_t *s);
+void weir_snapshot_unref(weir_snapshot_t *s);
+
+#endif

@@ -1,0 +1,123 @@
+/* Per-worker upstream pools and load balancing. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "upstream/upstream.h"
+
+static int swrr(int *cur, const int *weights, int n, int stride_is_servers,
+                const weir_server_cfg_t *const *servers)
+{
+    int total = 0, best = -1;
+    for (int i = 0; i < n; i++) {
+        int wgt = stride_is_servers ? servers[i]->weight : weights[i];
+        if (wgt <= 0)
+            continue;
+        cur[i] += wgt;
+        total += wgt;
+        if (best < 0 || cur[i] > cur[best])
+            best = i;
+    }
+    if (best >= 0)
+        cur[best] -= total;
+    return best;
+}
+
+int weir_lb_pick(weir_view_t *v, const weir_service_rt_t *s)
+{
+    for (int depth = 0; depth < 32 && s; depth++) {
+        int *cur = v->wrr + s->wrr_base;
+        if (s->num_children) {
+            int i = swrr(cur, s->child_weights, s->num_children, 0, NULL);
+            if (i < 0)
+                return -1;
+            s = s->children[i];
+            continue;
+        }
+        if (s->num_servers == 0)
+            return -1;
+        int i = swrr(cur, NULL, s->num_servers, 1, v->snap->servers + s->server_base);
+        return i < 0 ? -1 : s->server_base + i;
+    }
+    return -1;
+}
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    while (*s)
+        h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
+    return h;
+}
+
+static int pool_tab_grow(weir_worker_t *w)
+{
+    size_t cap = w->pool_cap ? w->pool_cap * 2 : 64;
+    weir_pool_t **tab = calloc(cap, sizeof *tab);
+    if (!tab)
+        return -1;
+    for (size_t i = 0; i < w->pool_cap; i++) {
+        weir_pool_t *p = w->pool_tab[i];
+        if (!p)
+            continue;
+        size_t j = hash_str(p->key) & (cap - 1);
+        while (tab[j])
+            j = (j + 1) & (cap - 1);
+        tab[j] = p;
+    }
+    free(w->pool_tab);
+    w->pool_tab = tab;
+    w->pool_cap = cap;
+    return 0;
+}
+
+weir_pool_t *weir_pool_of(weir_view_t *v, int server)
+{
+    if (v->pools[server])
+        return v->pools[server];
+    weir_worker_t *w = v->worker;
+    const weir_server_cfg_t *srv = v->snap->servers[server];
+    const weir_service_rt_t *svc = v->snap->server_service[server];
+    char key[1024];
+    snprintf(key, sizeof key, "%s|%s", srv->url, svc->transport ? svc->transport->name : "");
+    if ((w->pool_count + 1) * 2 > w->pool_cap && pool_tab_grow(w) < 0)
+        return NULL;
+    size_t j = hash_str(key) & (w->pool_cap - 1);
+    while (w->pool_tab[j]) {
+        if (strcmp(w->pool_tab[j]->key, key) == 0)
+            return v->pools[server] = w->pool_tab[j];
+        j = (j + 1) & (w->pool_cap - 1);
+    }
+    weir_pool_t *p = calloc(1, sizeof *p);
+    if (!p || !(p->key = strdup(key))) {
+        free(p);
+        return NULL;
+    }
+    p->worker = w;
+    w->pool_tab[j] = p;
+    w->pool_count++;
+    return v->pools[server] = p;
+}
+
+void weir_pools_free(weir_worker_t *w)
+{
+    for (size_t i = 0; i < w->pool_cap; i++) {
+        weir_pool_t *p = w->pool_tab[i];
+        if (!p)
+            continue;
+        while (p->idle) {
+            weir_upconn_t *u = p->idle;
+            p->idle = u->next;
+            weir_timer_stop(&u->timer);
+            close(u->io.fd);
+            weir_buf_release(&u->in);
+            free(u);
+        }
+        free(p->key);
+        free(p);
+    }
+    free(w->pool_tab);
+    w->pool_tab = NULL;
+    w->pool_cap = w->pool_count = 0;
+}
