@@ -485,7 +485,7 @@ void weir_conn_want_body(weir_conn_t *c)
             c->in.end += (uint32_t)n;
             if ((size_t)n < room)
                 c->rd_ready = 0;
-            if (e->read_timeout_ms > 0)
+            if (e->read_timeout_ms > 0 && c->state == CONN_ACTIVE)
                 weir_timer_set(c->worker->loop, &c->timer, e->read_timeout_ms, conn_timeout);
             return;
         }
@@ -502,7 +502,8 @@ void weir_conn_want_body(weir_conn_t *c)
             return;
         }
     }
-    if (!c->rd_eof && e->read_timeout_ms > 0 && !weir_timer_armed(&c->timer))
+    if (!c->rd_eof && e->read_timeout_ms > 0 && c->state == CONN_ACTIVE &&
+        !weir_timer_armed(&c->timer))
         weir_timer_set(c->worker->loop, &c->timer, e->read_timeout_ms, conn_timeout);
 }
 
