@@ -98,7 +98,7 @@ void weir_accesslog_write(weir_req_t *r)
     weir_worker_t *w = r->conn->worker;
     if (weir_server.access_fd < 0 || !r->view)
         return;
-    bool meta = r->meta.data != NULL;
+    bool meta = r->meta != NULL;
     weir_slice_t method = meta ? r->m_method : r->h1.method;
     weir_slice_t path = meta ? r->m_path : r->h1.path;
     weir_slice_t host = meta ? r->m_host : (r->h1.authority.len ? r->h1.authority : r->h1.host);

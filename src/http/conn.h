@@ -97,7 +97,7 @@ struct weir_req {
     size_t uphead_sent;
 
     /* copies of what the access log needs once the head is consumed */
-    weir_buf_t meta;
+    char *meta; /* one allocation holding the copies; NULL before */
     weir_slice_t m_method, m_path, m_host, m_referer, m_ua;
 
     int status;        /* sent to the client */

@@ -53,7 +53,8 @@ static void req_free(weir_req_t *r)
     weir_worker_t *w = r->conn->worker;
     weir_buf_release(&r->out);
     weir_buf_release(&r->uphead);
-    weir_buf_release(&r->meta);
+    free(r->meta);
+    r->meta = NULL;
     if (r->view)
         weir_worker_view_release(r->view);
     if (w->num_free_reqs < 64) {
@@ -186,20 +187,22 @@ static weir_slice_t find_header(const weir_req_t *r, const char *name)
 
 void weir_req_keep_meta(weir_req_t *r)
 {
+    if (weir_server.access_fd < 0 || r->meta)
+        return; /* only the access log needs them */
     weir_slice_t *dst[] = {&r->m_method, &r->m_path, &r->m_host, &r->m_referer, &r->m_ua};
     weir_slice_t src[] = {r->h1.method, r->h1.path, r->h1.authority.len ? r->h1.authority : r->h1.host,
                           find_header(r, "Referer"), find_header(r, "User-Agent")};
     size_t total = 0;
     for (size_t i = 0; i < 5; i++)
         total += src[i].len;
-    if (weir_buf_reserve(&r->meta, total + 1) < 0)
+    char *p = r->meta = malloc(total + 1);
+    if (!p)
         return;
     for (size_t i = 0; i < 5; i++) {
-        char *p = weir_buf_tail(&r->meta);
         if (src[i].len)
             memcpy(p, src[i].ptr, src[i].len);
-        r->meta.end += (uint32_t)src[i].len;
         *dst[i] = weir_slice(p, src[i].len);
+        p += src[i].len;
     }
 }
 
@@ -601,6 +604,13 @@ void weir_conn_accept(weir_worker_t *w, int fd, const struct sockaddr *peer, soc
     c->wr_ready = 1;
     c->rd_ready = 1;
     memcpy(&c->peer, peer, len < sizeof c->peer ? len : sizeof c->peer);
+    if (c->peer.sa.sa_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&c->peer.in6.sin6_addr)) {
+        /* A v4 client on a dual-stack listener: keep it as the v4 address
+         * it is, for logs, headers and ClientIP rules. */
+        struct sockaddr_in v4 = {.sin_family = AF_INET, .sin_port = c->peer.in6.sin6_port};
+        memcpy(&v4.sin_addr, c->peer.in6.sin6_addr.s6_addr + 12, 4);
+        c->peer.in = v4;
+    }
     c->next = w->conns;
     if (w->conns)
         w->conns->prev = c;
