@@ -247,16 +247,14 @@ int weir_config_find_service(const weir_config_t *cfg, const char *ref);
 static inline void *weir_config_xalloc(size_t n)
 {
     void *p = calloc(1, n ? n : 1);
-    if (!p)
-        abort();
+    if (!p) abort();
     return p;
 }
 
 static inline void *weir_config_xrealloc(void *p, size_t n)
 {
     p = realloc(p, n ? n : 1);
-    if (!p)
-        abort();
+    if (!p) abort();
     return p;
 }
 
@@ -270,8 +268,7 @@ static inline char *weir_config_xstrdup(const char *s)
  * capacity in powers of two so that appending one at a time stays linear. */
 static inline void *weir_config_grow(void *arr, size_t count, size_t size)
 {
-    if (count == 0)
-        return weir_config_xrealloc(arr, 4 * size);
+    if (count == 0) return weir_config_xrealloc(arr, 4 * size);
     if (count >= 4 && (count & (count - 1)) == 0)
         return weir_config_xrealloc(arr, 2 * count * size);
     return arr;
@@ -331,7 +328,8 @@ typedef struct weir_config_ctx weir_config_ctx_t;
 typedef struct weir_config_key weir_config_key_t;
 
 /* A custom key handler: key is the key node (for errors about the key),
- * value may be NULL (empty value); target is the table's target struct. */
+ * value its value (never NULL: an empty value is a null scalar); target is
+ * the table's target struct. */
 typedef void (*weir_config_setter_t)(weir_config_ctx_t *ctx, const weir_config_node_t *key,
                                      const weir_config_node_t *value, void *target);
 
@@ -359,15 +357,13 @@ struct weir_config_key {
 struct weir_config_ctx {
     weir_config_t *cfg;
     weir_config_errors_t *errs;
-    size_t *err_seq; /* insertion order of errs->items, for a stable sort */
-    const weir_config_t *base; /* reload: static settings come from here */
-    unsigned flags;            /* WEIR_CONFIG_NO_DNS | WEIR_CONFIG_NO_FILES */
-    bool dynamic_only;         /* walking the static file for its dynamic sections */
-    const char *file;          /* file being walked (owned by cfg->files) */
-    char *path;                /* key path of the value being walked: "entryPoints.web" */
+    size_t *err_seq;   /* insertion order of errs->items, for a stable sort */
+    unsigned flags;    /* WEIR_CONFIG_NO_DNS | WEIR_CONFIG_NO_FILES */
+    bool dynamic_only; /* walking the static file for its dynamic sections */
+    const char *file;  /* file being walked (owned by cfg->files) */
+    char *path;        /* key path of the value being walked: "entryPoints.web" */
     size_t path_len, path_cap;
-    int service_types;         /* loadBalancer/weighted sections seen in the current service */
-    bool provider_seen;        /* providers.file present */
+    int service_types; /* loadBalancer/weighted sections seen in the current service */
 };
 
 weir_pos_t weir_config_pos(const weir_config_ctx_t *ctx, const weir_config_node_t *n);
@@ -375,8 +371,8 @@ weir_pos_t weir_config_pos(const weir_config_ctx_t *ctx, const weir_config_node_
 void weir_config_error(weir_config_ctx_t *ctx, weir_pos_t pos, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Appends "<path>: <message>" at node n (current file and key path). */
-void weir_config_key_error(weir_config_ctx_t *ctx, const weir_config_node_t *n,
-                           const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void weir_config_key_error(weir_config_ctx_t *ctx, const weir_config_node_t *n, const char *fmt,
+                           ...) __attribute__((format(printf, 3, 4)));
 /* Registers a file errors may name; returns the errors' own copy. */
 const char *weir_config_error_file(weir_config_errors_t *errs, const char *file);
 /* Sorts errors by file (registration order), line, column, insertion. */
@@ -405,13 +401,16 @@ void weir_config_walk_list(weir_config_ctx_t *ctx, const weir_config_node_t *n,
                            weir_config_item_fn fn, void *arg);
 
 bool weir_config_is_empty(const weir_config_node_t *n);
+/* The value of key in map n (ASCII case ignored), or NULL if n is not a map
+ * or has no such key. For "missing X" checks: a key that is present but
+ * wrong has its own error. */
+const weir_config_node_t *weir_config_map_get(const weir_config_node_t *n, const char *key);
 /* Scalar getters: report a type error at n and return false on bad input. */
 bool weir_config_get_string(weir_config_ctx_t *ctx, const weir_config_node_t *n, char **out);
 bool weir_config_get_bool(weir_config_ctx_t *ctx, const weir_config_node_t *n, int *out);
 bool weir_config_get_int(weir_config_ctx_t *ctx, const weir_config_node_t *n, int64_t min,
                          int64_t max, int64_t *out);
-bool weir_config_get_duration(weir_config_ctx_t *ctx, const weir_config_node_t *n,
-                              int64_t *out);
+bool weir_config_get_duration(weir_config_ctx_t *ctx, const weir_config_node_t *n, int64_t *out);
 /* "a map", "a list", "nothing" or the quoted scalar, for type errors */
 const char *weir_config_describe(const weir_config_node_t *n, char *buf, size_t cap);
 
@@ -420,16 +419,18 @@ const char *weir_config_describe(const weir_config_node_t *n, char *buf, size_t 
 int weir_config_suggest(const char *word, const char *const *cands, size_t n);
 
 /* -- config_address.c -- */
-int weir_config_parse_listen(const char *text, unsigned flags, weir_entrypoint_cfg_t *ep,
-                             char *err, size_t cap);
-int weir_config_parse_server_url(const char *url, unsigned flags, weir_server_cfg_t *srv,
-                                 char *err, size_t cap);
+int weir_config_parse_listen(const char *text, unsigned flags, weir_entrypoint_cfg_t *ep, char *err,
+                             size_t cap);
+int weir_config_parse_server_url(const char *url, unsigned flags, weir_server_cfg_t *srv, char *err,
+                                 size_t cap);
 /* True if two listening addresses would take the same packets. */
 bool weir_config_listen_overlap(const weir_entrypoint_cfg_t *a, const weir_entrypoint_cfg_t *b);
 
 /* -- config_static.c / config_dynamic.c -- */
 void weir_config_static_defaults(weir_config_t *cfg);
 void weir_config_transport_defaults(weir_servers_transport_cfg_t *t);
+/* The keys of http.serversTransports.<name> (shared with the static one). */
+const weir_config_key_t *weir_config_dynamic_transport_keys(void);
 /* Walks the static file (also its dynamic sections). */
 void weir_config_parse_static(weir_config_ctx_t *ctx, const weir_config_node_t *root);
 /* Checks across entry points once the static file is read. */

@@ -44,7 +44,7 @@ typedef struct weir_conn {
     weir_addr_t peer;
     uint16_t ep;
     uint8_t state;
-    uint8_t rd_ready : 1, wr_ready : 1, rd_eof : 1, closed : 1, keep_alive : 1;
+    uint8_t rd_ready : 1, wr_ready : 1, rd_eof : 1, closed : 1, keep_alive : 1, hup : 1;
     uint32_t requests; /* served on this connection */
 } weir_conn_t;
 

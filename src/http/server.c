@@ -406,7 +406,7 @@ static void conn_read_head(weir_conn_t *c)
         ssize_t n = read(c->io.fd, weir_buf_tail(&c->in), room);
         if (n > 0) {
             c->in.end += (uint32_t)n;
-            if ((size_t)n < room)
+            if ((size_t)n < room && !c->hup)
                 c->rd_ready = 0;
             if (c->requests && weir_buf_len(&c->in) == (size_t)n) {
                 /* First bytes of a new request: the read timeout starts now. */
@@ -486,7 +486,7 @@ void weir_conn_want_body(weir_conn_t *c)
         ssize_t n = read(c->io.fd, weir_buf_tail(&c->in), room);
         if (n > 0) {
             c->in.end += (uint32_t)n;
-            if ((size_t)n < room)
+            if ((size_t)n < room && !c->hup)
                 c->rd_ready = 0;
             if (e->read_timeout_ms > 0 && c->state == CONN_ACTIVE)
                 weir_timer_set(c->worker->loop, &c->timer, e->read_timeout_ms, conn_timeout);
@@ -564,6 +564,8 @@ static void conn_on_io(weir_io_t *io, unsigned events)
         c->rd_ready = 1;
     if (events & WEIR_EV_WRITE)
         c->wr_ready = 1;
+    if (events & WEIR_EV_HUP)
+        c->hup = 1; /* a FIN is queued behind the data: read until EOF */
     if (events & WEIR_EV_ERR) {
         conn_close(c);
         return;

@@ -73,7 +73,7 @@ static void up_release(weir_req_t *r, int reusable)
     int max_idle = svc->transport ? svc->transport->max_idle_conns_per_host : 200;
     if (max_idle <= 0)
         max_idle = 200; /* Traefik: 0 means the default */
-    if (!reusable || u->rd_eof || weir_buf_len(&u->in) || u->pool->num_idle >= max_idle ||
+    if (!reusable || u->rd_eof || u->hup || weir_buf_len(&u->in) || u->pool->num_idle >= max_idle ||
         u->pool->worker->draining) {
         up_close(u);
         return;
@@ -154,6 +154,7 @@ static int attach_conn(weir_req_t *r, int fresh)
         pool->num_idle--;
         u->next = u->prev = NULL;
         u->state = UP_BUSY;
+        u->got_bytes = 0;
         weir_timer_stop(&u->timer);
     } else {
         u = dial(r, pool);
@@ -183,6 +184,7 @@ static void upstream_failed(weir_req_t *r, int status)
     if (retry) {
         r->retried = 1;
         r->uphead_sent = 0;
+        r->up_req_done = 0;
         if (attach_conn(r, 1) == 0) {
             pump(r);
             return;
@@ -241,8 +243,8 @@ static ssize_t up_recv(weir_upconn_t *u)
     if (n > 0) {
         u->in.end += (uint32_t)n;
         u->got_bytes = 1;
-        if ((size_t)n < room)
-            u->rd_ready = 0;
+        if ((size_t)n < room && !u->hup)
+            u->rd_ready = 0; /* drained, unless a FIN is still to be read */
         return n;
     }
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
@@ -668,6 +670,8 @@ static void up_on_io(weir_io_t *io, unsigned events)
         u->rd_ready = 1;
     if (events & WEIR_EV_WRITE)
         u->wr_ready = 1;
+    if (events & WEIR_EV_HUP)
+        u->hup = 1; /* the server sent FIN: never reuse this connection */
     switch (u->state) {
     case UP_CONNECTING:
         if (events & (WEIR_EV_WRITE | WEIR_EV_ERR | WEIR_EV_HUP))

@@ -17,7 +17,7 @@ struct weir_upconn {
     weir_buf_t in;
     weir_upconn_t *next, *prev; /* pool's idle list */
     uint8_t state;
-    uint8_t rd_ready : 1, wr_ready : 1, rd_eof : 1, reused : 1, closed : 1, got_bytes : 1;
+    uint8_t rd_ready : 1, wr_ready : 1, rd_eof : 1, reused : 1, closed : 1, got_bytes : 1, hup : 1;
 };
 
 struct weir_pool {
