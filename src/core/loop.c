@@ -26,6 +26,7 @@ struct weir_loop {
     int64_t now_ms;
     int64_t wall_us;
     int64_t last_tick; /* every tick <= last_tick has been processed */
+    int64_t hint;      /* no slot before this tick holds a timer (lower bound) */
     size_t armed;
     weir_timer_t slots[WHEEL_SLOTS]; /* sentinels of circular lists */
     deferred_t *deferred;
@@ -133,6 +134,10 @@ static weir_timer_t *slot_of(weir_loop_t *loop, int64_t expire_ms)
     int64_t tick = expire_ms / TICK_MS;
     if (tick <= loop->last_tick)
         tick = loop->last_tick + 1;
+    if (tick > loop->last_tick + WHEEL_SLOTS)
+        tick = loop->last_tick + 1 + (tick - loop->last_tick - 1) % WHEEL_SLOTS;
+    if (tick < loop->hint)
+        loop->hint = tick;
     return &loop->slots[tick % WHEEL_SLOTS];
 }
 
@@ -199,15 +204,20 @@ static void run_timers(weir_loop_t *loop)
         loop->last_tick = now_tick;
 }
 
+/* Scans from the hint (not from the current tick) so a loop with only
+ * far-away timers does not walk the whole wheel on every pass. */
 static int next_timeout(weir_loop_t *loop)
 {
-    for (int64_t i = 1; i <= WHEEL_SLOTS; i++) {
-        weir_timer_t *head = &loop->slots[(loop->last_tick + i) % WHEEL_SLOTS];
+    int64_t first = loop->hint > loop->last_tick + 1 ? loop->hint : loop->last_tick + 1;
+    for (int64_t t = first; t <= loop->last_tick + WHEEL_SLOTS; t++) {
+        weir_timer_t *head = &loop->slots[t % WHEEL_SLOTS];
         if (head->next != head) {
-            int64_t ms = (loop->last_tick + i) * TICK_MS - loop->now_ms;
+            loop->hint = t;
+            int64_t ms = t * TICK_MS - loop->now_ms;
             return ms < 0 ? 0 : (int)ms + 1;
         }
     }
+    loop->hint = loop->last_tick + WHEEL_SLOTS + 1;
     return -1;
 }
 

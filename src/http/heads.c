@@ -34,13 +34,26 @@ static int put_field(weir_buf_t *b, weir_slice_t name, weir_slice_t value)
     return 0;
 }
 
-/* True when name is listed in any Connection field of the message. */
-static bool connection_lists(const weir_header_t *h, size_t n, weir_slice_t name)
+/* The Connection field values of a message, gathered once so that each
+ * field can be checked against their tokens (most messages have none). */
+typedef struct {
+    weir_slice_t lists[4];
+    int n;
+} conn_tokens_t;
+
+static void gather_connection(const weir_header_t *h, size_t n, conn_tokens_t *ct)
 {
-    for (size_t i = 0; i < n; i++) {
-        if (!weir_slice_ieq_cstr(h[i].name, "connection"))
-            continue;
-        weir_slice_t list = h[i].value, tok;
+    ct->n = 0;
+    for (size_t i = 0; i < n && ct->n < 4; i++)
+        if (h[i].name.len == 10 && weir_slice_ieq_cstr(h[i].name, "connection"))
+            ct->lists[ct->n++] = h[i].value;
+}
+
+/* True when name is listed in a Connection field of the message. */
+static bool connection_lists(const conn_tokens_t *ct, weir_slice_t name)
+{
+    for (int i = 0; i < ct->n; i++) {
+        weir_slice_t list = ct->lists[i], tok;
         while (weir_h1_next_token(&list, &tok))
             if (weir_slice_ieq(tok, name))
                 return true;
@@ -136,6 +149,8 @@ int weir_build_upstream_head(weir_req_t *r, const weir_server_cfg_t *srv, int pa
     weir_slice_t xff = WEIR_SLICE_NULL, xproto = WEIR_SLICE_NULL, xhost = WEIR_SLICE_NULL,
                  xport = WEIR_SLICE_NULL, xreal = WEIR_SLICE_NULL;
     bool te_trailers = false;
+    conn_tokens_t ct;
+    gather_connection(h->headers, h->num_headers, &ct);
     for (size_t i = 0; i < h->num_headers; i++) {
         weir_slice_t n = h->headers[i].name, v = h->headers[i].value;
         if (weir_slice_ieq_cstr(n, "host") || weir_slice_ieq_cstr(n, "expect"))
@@ -144,7 +159,7 @@ int weir_build_upstream_head(weir_req_t *r, const weir_server_cfg_t *srv, int pa
             te_trailers = te_trailers || weir_h1_list_has(v, "trailers");
             continue;
         }
-        if (weir_h1_is_hop_by_hop(n) || connection_lists(h->headers, h->num_headers, n))
+        if (weir_h1_is_hop_by_hop(n) || connection_lists(&ct, n))
             continue;
         if (is_forwarded_field(n)) {
             if (!trusted)
@@ -214,10 +229,11 @@ int weir_build_client_head(weir_req_t *r)
     put(b, line, (size_t)n);
     put(b, resp->reason.ptr, resp->reason.len);
     puts_(b, "\r\n");
+    conn_tokens_t ct;
+    gather_connection(resp->headers, resp->num_headers, &ct);
     for (size_t i = 0; i < resp->num_headers; i++) {
         weir_slice_t name = resp->headers[i].name;
-        if (weir_h1_is_hop_by_hop(name) ||
-            connection_lists(resp->headers, resp->num_headers, name))
+        if (weir_h1_is_hop_by_hop(name) || connection_lists(&ct, name))
             continue;
         if (r->respbody.decode && weir_slice_ieq_cstr(name, "content-length"))
             continue;
