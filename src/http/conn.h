@@ -31,6 +31,7 @@ typedef enum {
     CONN_HEAD,    /* waiting for (more of) a request head */
     CONN_ACTIVE,  /* a request is in flight */
     CONN_TUNNEL,  /* after 101: bytes relayed both ways */
+    CONN_DISCARD, /* the response is out; dropping the rest of the request body */
     CONN_CLOSING, /* flushing the last bytes, then close */
 } weir_conn_state_t;
 
@@ -73,6 +74,11 @@ static inline int weir_body_done(const weir_body_t *b)
     }
 }
 
+/* Accepts the next bytes of a body from p[0..n) into b->pre/len/post
+ * (nothing may be pending). Returns 1 when something was accepted, 0 when
+ * more bytes are needed, -1 on malformed chunked framing. */
+int weir_body_accept(weir_body_t *b, const char *p, size_t n);
+
 #define WEIR_MAX_RESP_HEADERS 128
 
 struct weir_req {
@@ -103,6 +109,7 @@ struct weir_req {
     int status;        /* sent to the client */
     int origin_status; /* received from the upstream, 0 if none */
     uint64_t resp_bytes; /* body bytes sent to the client */
+    uint64_t discarded;  /* request body bytes dropped after the response */
     int64_t start_us;    /* wall clock at head completion */
     int64_t start_ms;    /* monotonic */
     uint8_t retried : 1, resp_started : 1, resp_head_sent : 1, reqbody_sent_some : 1,
@@ -135,6 +142,9 @@ void weir_proxy_abort(weir_req_t *req);
 ssize_t weir_conn_send(weir_conn_t *c, const struct iovec *iov, int iovcnt);
 /* The response is complete (ok) or failed after it started (!ok). */
 void weir_req_finish(weir_req_t *req, int ok);
+/* The response is complete but the request body is not: drop the rest of
+ * it (bounded), then carry on with the next request. */
+void weir_req_discard_body(weir_req_t *req);
 /* Sends a short plain error response (before any response byte went out). */
 void weir_req_error(weir_req_t *req, int status);
 /* Request body bytes available in the client buffer, for the upstream. */

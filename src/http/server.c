@@ -246,6 +246,53 @@ void weir_req_finish(weir_req_t *r, int ok)
         weir_loop_defer(c->worker->loop, after_response, c);
 }
 
+#define MAX_DISCARD (16u << 20)
+
+static void discard_pump(weir_conn_t *c)
+{
+    weir_req_t *r = c->req;
+    weir_body_t *b = &r->reqbody;
+    b->decode = 0;
+    for (;;) {
+        if (b->len) {
+            size_t n = b->len < weir_buf_len(&c->in) ? b->len : weir_buf_len(&c->in);
+            weir_buf_consume(&c->in, n);
+            b->len -= n;
+            r->discarded += n;
+            if (r->discarded > MAX_DISCARD) {
+                weir_req_finish(r, 0);
+                return;
+            }
+        }
+        if (weir_body_done(b)) {
+            weir_req_finish(r, 1);
+            return;
+        }
+        if (!b->len) {
+            int a = weir_body_accept(b, weir_buf_head(&c->in), weir_buf_len(&c->in));
+            if (a < 0) {
+                weir_req_finish(r, 0);
+                return;
+            }
+            if (a > 0)
+                continue;
+        }
+        size_t before = weir_buf_len(&c->in);
+        weir_conn_want_body(c);
+        if (weir_buf_len(&c->in) > before)
+            continue;
+        if (c->rd_eof)
+            weir_req_finish(r, 0);
+        return;
+    }
+}
+
+void weir_req_discard_body(weir_req_t *r)
+{
+    r->conn->state = CONN_DISCARD;
+    discard_pump(r->conn);
+}
+
 /* Writes an error or internal response sitting in r->out; finishes the
  * request when it is out. */
 void weir_conn_flush_generated(weir_req_t *r)
@@ -488,7 +535,7 @@ void weir_conn_want_body(weir_conn_t *c)
             c->in.end += (uint32_t)n;
             if ((size_t)n < room && !c->hup)
                 c->rd_ready = 0;
-            if (e->read_timeout_ms > 0 && c->state == CONN_ACTIVE)
+            if (e->read_timeout_ms > 0 && (c->state == CONN_ACTIVE || c->state == CONN_DISCARD))
                 weir_timer_set(c->worker->loop, &c->timer, e->read_timeout_ms, conn_timeout);
             return;
         }
@@ -505,7 +552,8 @@ void weir_conn_want_body(weir_conn_t *c)
             return;
         }
     }
-    if (!c->rd_eof && e->read_timeout_ms > 0 && c->state == CONN_ACTIVE &&
+    if (!c->rd_eof && e->read_timeout_ms > 0 &&
+        (c->state == CONN_ACTIVE || c->state == CONN_DISCARD) &&
         !weir_timer_armed(&c->timer))
         weir_timer_set(c->worker->loop, &c->timer, e->read_timeout_ms, conn_timeout);
 }
@@ -583,6 +631,10 @@ static void conn_on_io(weir_io_t *io, unsigned events)
     case CONN_TUNNEL:
         if (c->req)
             weir_proxy_resume(c->req);
+        break;
+    case CONN_DISCARD:
+        if (c->req)
+            discard_pump(c);
         break;
     default:
         conn_close(c);

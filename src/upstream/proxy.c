@@ -260,7 +260,7 @@ static ssize_t up_recv(weir_upconn_t *u)
 /* Accepts the next bytes of a body from buf (nothing must be pending).
  * Returns 1 when something was accepted, 0 when more bytes are needed, -1
  * on malformed chunked framing. */
-static int body_accept(weir_body_t *b, const char *p, size_t n)
+int weir_body_accept(weir_body_t *b, const char *p, size_t n)
 {
     if (n == 0)
         return 0;
@@ -343,7 +343,7 @@ static int send_request(weir_req_t *r)
             progress = 1;
             continue;
         }
-        int a = body_accept(b, weir_buf_head(&c->in), weir_buf_len(&c->in));
+        int a = weir_body_accept(b, weir_buf_head(&c->in), weir_buf_len(&c->in));
         if (a < 0)
             return -2;
         if (a > 0)
@@ -458,7 +458,7 @@ static int send_response(weir_req_t *r)
         }
         if (weir_body_done(b))
             return 1;
-        int a = body_accept(b, weir_buf_head(&u->in), weir_buf_len(&u->in));
+        int a = weir_body_accept(b, weir_buf_head(&u->in), weir_buf_len(&u->in));
         if (a < 0)
             return -2;
         if (a > 0)
@@ -534,9 +534,14 @@ static void response_done(weir_req_t *r)
 {
     int reusable = r->resp.keep_alive && weir_body_done(&r->reqbody) && r->up_req_done &&
                    r->respbody.kind != WEIR_BODY_UNTIL_CLOSE;
-    if (!weir_body_done(&r->reqbody))
-        r->close_after = 1;
     up_release(r, reusable);
+    if (!weir_body_done(&r->reqbody) && !r->close_after) {
+        /* The origin answered before reading the whole body (an early 401,
+         * nginx's return): read and drop the rest so the client's
+         * connection stays usable and nothing is reset under its answer. */
+        weir_req_discard_body(r);
+        return;
+    }
     weir_req_finish(r, 1);
 }
 
