@@ -70,14 +70,15 @@ $(BUILD)/fuzz/%: fuzz/%.c $(LIB_SRC:%.c=$(BUILD)/fuzzobj/%.o)
 fuzz: $(FUZZ_BIN)
 
 deps:
-	@sh scripts/deps.sh
+	@sh scripts/deps.sh test
 
-run: deps
+run:
+	@sh scripts/deps.sh build
 	@$(MAKE) --no-print-directory all
 	$(BUILD)/weir --configFile examples/quickstart.yml
 
 test: deps
-	@sh scripts/test.sh
+	@bash scripts/test.sh
 
 format:
 	clang-format -i src/*/*.c src/*/*.h src/*.c tests/unit/*.c fuzz/*.c

@@ -1,9 +1,16 @@
 #!/bin/sh
-# Installs the Debian packages weir needs to build and test, when missing.
+# Installs the Debian packages weir needs, when missing.
+#   scripts/deps.sh build   to build and run weir
+#   scripts/deps.sh test    to build and run every test (the default)
 # As root it runs apt-get; otherwise it prints the exact command and fails.
 set -e
-PKGS="gcc make pkg-config clang libclang-rt-14-dev libyaml-dev libpcre2-dev libcmocka-dev \
-curl nginx haproxy wrk python3 python3-pytest python3-h2 procps iproute2"
+BUILD_PKGS="gcc make pkg-config libyaml-dev libpcre2-dev"
+TEST_PKGS="$BUILD_PKGS clang libclang-rt-14-dev libcmocka-dev curl nginx haproxy wrk \
+python3 python3-pytest python3-h2 procps iproute2"
+case "${1:-test}" in
+build) PKGS=$BUILD_PKGS ;;
+*) PKGS=$TEST_PKGS ;;
+esac
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
@@ -16,4 +23,4 @@ if [ "$(id -u)" != 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update
-apt-get install -y $missing
+apt-get install -y --no-install-recommends $missing

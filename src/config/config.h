@@ -429,6 +429,9 @@ bool weir_config_listen_overlap(const weir_entrypoint_cfg_t *a, const weir_entry
 /* -- config_static.c / config_dynamic.c -- */
 void weir_config_static_defaults(weir_config_t *cfg);
 void weir_config_transport_defaults(weir_servers_transport_cfg_t *t);
+/* Accepts only "v3" (core.defaultRuleSyntax, http.routers.<name>.ruleSyntax). */
+void weir_config_set_rule_syntax(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                                 const weir_config_node_t *value, void *target);
 /* The keys of http.serversTransports.<name> (shared with the static one). */
 const weir_config_key_t *weir_config_dynamic_transport_keys(void);
 /* Walks the static file (also its dynamic sections). */

@@ -9,14 +9,10 @@
 #include <limits.h>
 #include <stddef.h>
 
-#define UNSUPPORTED(name)                                                                          \
-    {                                                                                              \
-        name, WEIR_KEY_UNSUPPORTED, 0, NULL, NULL, 0                                               \
-    }
-#define END                                                                                        \
-    {                                                                                              \
-        NULL, 0, 0, NULL, NULL, 0                                                                  \
-    }
+// clang-format off
+#define UNSUPPORTED(name) {name, WEIR_KEY_UNSUPPORTED, 0, NULL, NULL, 0}
+#define END {NULL, 0, 0, NULL, NULL, 0}
+// clang-format on
 
 /* Names become "name@file" in references, so '@' cannot be part of one. */
 static bool name_ok(weir_config_ctx_t *ctx, const weir_config_node_t *name)
@@ -24,12 +20,6 @@ static bool name_ok(weir_config_ctx_t *ctx, const weir_config_node_t *name)
     if (!strchr(name->text, '@')) return true;
     weir_config_key_error(ctx, name, "a name must not contain \"@\"");
     return false;
-}
-
-static weir_pos_t value_pos(weir_config_ctx_t *ctx, const weir_config_node_t *key,
-                            const weir_config_node_t *v)
-{
-    return weir_config_pos(ctx, v ? v : key);
 }
 
 /* ---- routers ---- */
@@ -57,7 +47,7 @@ static void set_rule(weir_config_ctx_t *ctx, const weir_config_node_t *key,
 {
     weir_router_cfg_t *r = target;
     if (!weir_config_get_string(ctx, v, &r->rule)) return;
-    r->rule_pos = value_pos(ctx, key, v);
+    r->rule_pos = weir_config_pos(ctx, v);
     if (!*r->rule) {
         weir_config_key_error(ctx, v, "the rule is empty");
         return;
@@ -69,16 +59,6 @@ static void set_rule(weir_config_ctx_t *ctx, const weir_config_node_t *key,
     pos.col = column_at(v, err.offset);
     err.msg[sizeof err.msg - 1] = '\0';
     weir_config_error(ctx, pos, "%s: %s", ctx->path, err.msg);
-}
-
-static void set_rule_syntax(weir_config_ctx_t *ctx, const weir_config_node_t *key,
-                            const weir_config_node_t *v, void *target)
-{
-    char *s = NULL;
-    if (!weir_config_get_string(ctx, v, &s)) return;
-    if (strcmp(s, "v3") != 0)
-        weir_config_key_error(ctx, v, "only the v3 rule syntax is supported, got \"%s\"", s);
-    free(s);
 }
 
 /* Priorities near INT64_MAX are Traefik's internal routers' (MaxInt - 1000
@@ -96,7 +76,7 @@ static void set_service_ref(weir_config_ctx_t *ctx, const weir_config_node_t *ke
 {
     weir_router_cfg_t *r = target;
     if (!weir_config_get_string(ctx, v, &r->service)) return;
-    r->service_pos = value_pos(ctx, key, v);
+    r->service_pos = weir_config_pos(ctx, v);
     if (!*r->service) {
         weir_config_key_error(ctx, v, "expected a service name, got nothing");
         free(r->service);
@@ -161,7 +141,7 @@ static void set_router_tls(weir_config_ctx_t *ctx, const weir_config_node_t *key
 static const weir_config_key_t router_keys[] = {
     {"entryPoints", WEIR_KEY_CUSTOM, 0, NULL, set_router_entrypoints, 0},
     {"rule", WEIR_KEY_CUSTOM, 0, NULL, set_rule, 0},
-    {"ruleSyntax", WEIR_KEY_CUSTOM, 0, NULL, set_rule_syntax, 0},
+    {"ruleSyntax", WEIR_KEY_CUSTOM, 0, NULL, weir_config_set_rule_syntax, 0},
     {"priority", WEIR_KEY_CUSTOM, 0, NULL, set_priority, 0},
     {"service", WEIR_KEY_CUSTOM, 0, NULL, set_service_ref, 0},
     {"middlewares", WEIR_KEY_CUSTOM, 0, NULL, set_router_middlewares, 0},
@@ -246,7 +226,7 @@ static void set_lb_transport(weir_config_ctx_t *ctx, const weir_config_node_t *k
 {
     weir_service_cfg_t *s = target;
     if (!weir_config_get_string(ctx, v, &s->servers_transport)) return;
-    s->transport_pos = value_pos(ctx, key, v);
+    s->transport_pos = weir_config_pos(ctx, v);
     if (!*s->servers_transport) {
         free(s->servers_transport);
         s->servers_transport = NULL;

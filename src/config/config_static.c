@@ -14,14 +14,11 @@
 #define CFG(f) offsetof(weir_config_t, f)
 #define TR(f) offsetof(weir_servers_transport_cfg_t, f)
 #define FT(f) offsetof(weir_forwarding_timeouts_t, f)
-#define UNSUPPORTED(name)                                                                          \
-    {                                                                                              \
-        name, WEIR_KEY_UNSUPPORTED, 0, NULL, NULL, 0                                               \
-    }
-#define STATIC_UNSUPPORTED(name)                                                                   \
-    {                                                                                              \
-        name, WEIR_KEY_UNSUPPORTED, 0, NULL, NULL, WEIR_KEY_STATIC                                 \
-    }
+// clang-format off
+#define UNSUPPORTED(name) {name, WEIR_KEY_UNSUPPORTED, 0, NULL, NULL, 0}
+#define STATIC_UNSUPPORTED(name) {name, WEIR_KEY_UNSUPPORTED, 0, NULL, NULL, WEIR_KEY_STATIC}
+#define END {NULL, 0, 0, NULL, NULL, 0}
+// clang-format on
 
 /* ---- defaults (Traefik's) ---- */
 
@@ -67,7 +64,7 @@ static const weir_config_key_t forwarding_timeout_keys[] = {
     {"idleConnTimeout", WEIR_KEY_DURATION, FT(idle_conn_timeout_ms), NULL, NULL, 0},
     {"readIdleTimeout", WEIR_KEY_DURATION, FT(read_idle_timeout_ms), NULL, NULL, 0},
     {"pingTimeout", WEIR_KEY_DURATION, FT(ping_timeout_ms), NULL, NULL, 0},
-    {NULL, 0, 0, NULL, NULL, 0},
+    END,
 };
 
 /* Go's http.Transport keeps 2 idle connections per host when the setting is
@@ -87,7 +84,7 @@ static const weir_config_key_t static_transport_keys[] = {
     {"forwardingTimeouts", WEIR_KEY_SECTION, TR(timeouts), forwarding_timeout_keys, NULL, 0},
     UNSUPPORTED("rootCAs"),
     UNSUPPORTED("spiffe"),
-    {NULL, 0, 0, NULL, NULL, 0},
+    END,
 };
 
 static const weir_config_key_t dynamic_transport_keys[] = {
@@ -103,7 +100,7 @@ static const weir_config_key_t dynamic_transport_keys[] = {
     UNSUPPORTED("cipherSuites"),
     UNSUPPORTED("minVersion"),
     UNSUPPORTED("maxVersion"),
-    {NULL, 0, 0, NULL, NULL, 0},
+    END,
 };
 
 const weir_config_key_t *weir_config_dynamic_transport_keys(void)
@@ -171,14 +168,14 @@ static const weir_config_key_t responding_timeout_keys[] = {
     {"readTimeout", WEIR_KEY_DURATION, EP(read_timeout_ms), NULL, NULL, 0},
     {"writeTimeout", WEIR_KEY_DURATION, EP(write_timeout_ms), NULL, NULL, 0},
     {"idleTimeout", WEIR_KEY_DURATION, EP(idle_timeout_ms), NULL, NULL, 0},
-    {NULL, 0, 0, NULL, NULL, 0},
+    END,
 };
 
 static const weir_config_key_t lifecycle_keys[] = {
     {"graceTimeOut", WEIR_KEY_DURATION, EP(grace_timeout_ms), NULL, NULL, 0},
     {"requestAcceptGraceTimeout", WEIR_KEY_DURATION, EP(request_accept_grace_timeout_ms), NULL,
      NULL, 0},
-    {NULL, 0, 0, NULL, NULL, 0},
+    END,
 };
 
 static const weir_config_key_t ep_transport_keys[] = {
@@ -186,7 +183,7 @@ static const weir_config_key_t ep_transport_keys[] = {
     {"lifeCycle", WEIR_KEY_SECTION, 0, lifecycle_keys, NULL, 0},
     UNSUPPORTED("keepAliveMaxTime"),
     UNSUPPORTED("keepAliveMaxRequests"),
-    {NULL, 0, 0, NULL, NULL, 0},
+    END,
 };
 
 static const weir_config_key_t forwarded_headers_keys[] = {
@@ -195,7 +192,7 @@ static const weir_config_key_t forwarded_headers_keys[] = {
     UNSUPPORTED("connection"),
     UNSUPPORTED("notAppendXForwardedFor"),
     UNSUPPORTED("addXForwardedSchemeHeaders"),
-    {NULL, 0, 0, NULL, NULL, 0},
+    END,
 };
 
 static const weir_config_key_t ep_http_keys[] = {
@@ -207,7 +204,7 @@ static const weir_config_key_t ep_http_keys[] = {
     UNSUPPORTED("encodeQuerySemicolons"),
     UNSUPPORTED("sanitizePath"),
     UNSUPPORTED("underscoreHeadersStrategy"),
-    {NULL, 0, 0, NULL, NULL, 0},
+    END,
 };
 
 static const weir_config_key_t entrypoint_keys[] = {
@@ -223,7 +220,7 @@ static const weir_config_key_t entrypoint_keys[] = {
     UNSUPPORTED("http3"),
     UNSUPPORTED("udp"),
     UNSUPPORTED("observability"),
-    {NULL, 0, 0, NULL, NULL, 0},
+    END,
 };
 
 static void add_entrypoint(weir_config_ctx_t *ctx, const weir_config_node_t *name,
@@ -280,7 +277,7 @@ static const weir_config_key_t file_provider_keys[] = {
     {"directory", WEIR_KEY_CUSTOM, 0, NULL, set_directory, 0},
     {"watch", WEIR_KEY_BOOL, CFG(provider_watch), NULL, NULL, 0},
     UNSUPPORTED("debugLogGeneratedTemplate"),
-    {NULL, 0, 0, NULL, NULL, 0},
+    END,
 };
 
 /* Traefik reads the directory when both are set; weir refuses to guess. */
@@ -317,7 +314,7 @@ static const weir_config_key_t providers_keys[] = {
     UNSUPPORTED("redis"),
     UNSUPPORTED("http"),
     UNSUPPORTED("plugin"),
-    {NULL, 0, 0, NULL, NULL, 0},
+    END,
 };
 
 /* ---- log, accessLog ---- */
@@ -377,7 +374,7 @@ static const weir_config_key_t log_keys[] = {
     UNSUPPORTED("maxBackups"),
     UNSUPPORTED("compress"),
     UNSUPPORTED("otlp"),
-    {NULL, 0, 0, NULL, NULL, 0},
+    END,
 };
 
 static const weir_config_key_t access_log_keys[] = {
@@ -388,7 +385,7 @@ static const weir_config_key_t access_log_keys[] = {
     UNSUPPORTED("fields"),
     UNSUPPORTED("addInternals"),
     UNSUPPORTED("otlp"),
-    {NULL, 0, 0, NULL, NULL, 0},
+    END,
 };
 
 static void set_access_log(weir_config_ctx_t *ctx, const weir_config_node_t *key,
@@ -408,8 +405,10 @@ static void set_workers(weir_config_ctx_t *ctx, const weir_config_node_t *key,
     if (weir_config_get_int(ctx, v, 0, 4096, &n)) ((weir_config_t *)target)->workers = (int)n;
 }
 
-static void set_rule_syntax(weir_config_ctx_t *ctx, const weir_config_node_t *key,
-                            const weir_config_node_t *v, void *target)
+/* core.defaultRuleSyntax and a router's ruleSyntax: v2 is deprecated in
+ * Traefik v3 and weir's rule language is v3 only. */
+void weir_config_set_rule_syntax(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                                 const weir_config_node_t *v, void *target)
 {
     char *s = NULL;
     if (!weir_config_get_string(ctx, v, &s)) return;
@@ -420,8 +419,8 @@ static void set_rule_syntax(weir_config_ctx_t *ctx, const weir_config_node_t *ke
 
 static const weir_config_key_t core_keys[] = {
     {"workers", WEIR_KEY_CUSTOM, 0, NULL, set_workers, 0},
-    {"defaultRuleSyntax", WEIR_KEY_CUSTOM, 0, NULL, set_rule_syntax, 0},
-    {NULL, 0, 0, NULL, NULL, 0},
+    {"defaultRuleSyntax", WEIR_KEY_CUSTOM, 0, NULL, weir_config_set_rule_syntax, 0},
+    END,
 };
 
 /* global only tells Traefik whether to phone home: checked, then dropped. */
@@ -435,7 +434,7 @@ static void check_bool(weir_config_ctx_t *ctx, const weir_config_node_t *key,
 static const weir_config_key_t global_keys[] = {
     {"checkNewVersion", WEIR_KEY_CUSTOM, 0, NULL, check_bool, 0},
     {"sendAnonymousUsage", WEIR_KEY_CUSTOM, 0, NULL, check_bool, 0},
-    {NULL, 0, 0, NULL, NULL, 0},
+    END,
 };
 
 /* ---- the top level of the static file ---- */
@@ -462,7 +461,7 @@ static const weir_config_key_t static_keys[] = {
     STATIC_UNSUPPORTED("experimental"),
     STATIC_UNSUPPORTED("spiffe"),
     STATIC_UNSUPPORTED("ocsp"),
-    {NULL, 0, 0, NULL, NULL, 0},
+    END,
 };
 
 void weir_config_parse_static(weir_config_ctx_t *ctx, const weir_config_node_t *root)

@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define POOL_MAX 4096
+/* Blocks kept per thread: enough for a burst of busy connections, small
+ * enough that idle memory stays low (the rest goes back to malloc). */
+#define POOL_MAX 64
 
 typedef struct block {
     struct block *next;
@@ -95,4 +97,14 @@ void weir_buf_release(weir_buf_t *b)
         free(b->data);
     b->data = NULL;
     b->start = b->end = b->cap = 0;
+}
+
+void weir_buf_pool_free(void)
+{
+    while (pool) {
+        block_t *b = pool;
+        pool = b->next;
+        free(b);
+    }
+    pool_count = 0;
 }

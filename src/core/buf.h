@@ -62,4 +62,7 @@ static inline void weir_buf_release_if_empty(weir_buf_t *b)
         weir_buf_release(b);
 }
 
+/* Frees the calling thread's pooled blocks (at thread exit). */
+void weir_buf_pool_free(void);
+
 #endif

@@ -242,7 +242,7 @@ static void run_deferred(weir_loop_t *loop)
     loop->num_deferred = 0;
 }
 
-void weir_loop_run_once(weir_loop_t *loop, int max_wait_ms)
+int weir_loop_run_once(weir_loop_t *loop, int max_wait_ms)
 {
     struct epoll_event evs[MAX_EVENTS];
     int timeout = next_timeout(loop);
@@ -265,6 +265,7 @@ void weir_loop_run_once(weir_loop_t *loop, int max_wait_ms)
     }
     run_timers(loop);
     run_deferred(loop);
+    return n < 0 ? 0 : n;
 }
 
 void weir_loop_wake(weir_loop_t *loop)

@@ -63,7 +63,7 @@ void weir_loop_defer(weir_loop_t *loop, void (*fn)(void *), void *arg);
 
 /* Runs one poll pass: waits at most max_wait_ms (-1: until an event or the
  * next timer), dispatches events, fires due timers, runs deferred work. */
-void weir_loop_run_once(weir_loop_t *loop, int max_wait_ms);
+int weir_loop_run_once(weir_loop_t *loop, int max_wait_ms);  /* returns the number of I/O events */
 
 /* Thread-safe: makes the loop's next (or current) wait return and calls the
  * wake callback on the loop's thread. */

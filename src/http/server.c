@@ -57,7 +57,7 @@ static void req_free(weir_req_t *r)
     r->meta = NULL;
     if (r->view)
         weir_worker_view_release(r->view);
-    if (w->num_free_reqs < 64) {
+    if (w->num_free_reqs < 16) {
         r->next_free = w->free_reqs;
         w->free_reqs = r;
         w->num_free_reqs++;

@@ -2,6 +2,7 @@
 #include "http/worker.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -163,8 +164,20 @@ static void on_wake(void *arg)
 static void *worker_main(void *arg)
 {
     weir_worker_t *w = arg;
+    int dirty = 0;
     while (!w->done) {
-        weir_loop_run_once(w->loop, w->draining ? 50 : (weir_server.access_buffering > 1 ? 1000 : -1));
+        int wait = w->draining ? 50 : (weir_server.access_buffering > 1 ? 1000 : -1);
+        if (dirty && (wait < 0 || wait > 250))
+            wait = 250;
+        int n = weir_loop_run_once(w->loop, wait);
+        if (n > 0) {
+            dirty = 1;
+        } else if (dirty) {
+            /* Quiet for a while after a burst: give freed buffers back to
+             * the system so idle connections cost only their own state. */
+            malloc_trim(0);
+            dirty = 0;
+        }
         if (w->alog_len && weir_loop_now(w->loop) - w->alog_flushed_ms >= 1000) {
             /* buffered lines are written at least once a second */
             weir_accesslog_flush(w);
@@ -178,8 +191,15 @@ static void *worker_main(void *arg)
                 weir_conns_close_all(w);
         }
     }
+    weir_loop_run_once(w->loop, 0); /* deferred frees of the last connections */
     weir_accesslog_flush(w);
     weir_pools_free(w);
+    while (w->free_reqs) {
+        struct weir_req *r = w->free_reqs;
+        w->free_reqs = r->next_free;
+        free(r);
+    }
+    weir_buf_pool_free();
     return NULL;
 }
 
