@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Blocks kept per thread: enough for a burst of busy connections, small
- * enough that idle memory stays low (the rest goes back to malloc). */
-#define POOL_MAX 64
+/* Blocks kept per thread during a burst; weir_buf_pool_shrink() gives the
+ * surplus back when the thread goes quiet. */
+#define POOL_MAX 1024
 
 typedef struct block {
     struct block *next;
@@ -97,6 +97,16 @@ void weir_buf_release(weir_buf_t *b)
         free(b->data);
     b->data = NULL;
     b->start = b->end = b->cap = 0;
+}
+
+void weir_buf_pool_shrink(size_t keep)
+{
+    while (pool && pool_count > keep) {
+        block_t *b = pool;
+        pool = b->next;
+        pool_count--;
+        free(b);
+    }
 }
 
 void weir_buf_pool_free(void)

@@ -62,6 +62,9 @@ static inline void weir_buf_release_if_empty(weir_buf_t *b)
         weir_buf_release(b);
 }
 
+/* Frees pooled blocks of the calling thread beyond keep (when it is idle). */
+void weir_buf_pool_shrink(size_t keep);
+
 /* Frees the calling thread's pooled blocks (at thread exit). */
 void weir_buf_pool_free(void);
 

@@ -222,11 +222,14 @@ int weir_build_client_head(weir_req_t *r)
 {
     weir_buf_t *b = &r->out;
     const weir_h1_response_t *resp = &r->resp;
-    char line[64];
-    int n = snprintf(line, sizeof line, "HTTP/1.1 %d ", resp->status);
     if (weir_buf_reserve(b, resp->head_len + 128) < 0)
         return -1;
-    put(b, line, (size_t)n);
+    char line[13] = "HTTP/1.1 000 ";
+    int st = resp->status;
+    line[9] = (char)('0' + st / 100 % 10);
+    line[10] = (char)('0' + st / 10 % 10);
+    line[11] = (char)('0' + st % 10);
+    put(b, line, sizeof line);
     put(b, resp->reason.ptr, resp->reason.len);
     puts_(b, "\r\n");
     conn_tokens_t ct;

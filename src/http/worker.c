@@ -175,6 +175,7 @@ static void *worker_main(void *arg)
         } else if (dirty) {
             /* Quiet for a while after a burst: give freed buffers back to
              * the system so idle connections cost only their own state. */
+            weir_buf_pool_shrink(16);
             malloc_trim(0);
             dirty = 0;
         }

@@ -430,6 +430,14 @@ static int send_response(weir_req_t *r)
             weir_buf_consume(&u->in, b->pre);
             b->pre = 0;
         }
+        if (!b->len && !b->post && !weir_body_done(b)) {
+            /* Take what is already buffered first, so the head and the
+             * first body bytes leave in one sendmsg. */
+            if (weir_body_accept(b, weir_buf_head(&u->in), weir_buf_len(&u->in)) < 0)
+                return -2;
+            if (b->pre)
+                continue;
+        }
         size_t hl = weir_buf_len(&r->out);
         if (hl || b->len) {
             struct iovec iov[2];

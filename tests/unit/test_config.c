@@ -1,0 +1,915 @@
+/* Unit tests of the configuration module (src/config).
+ *
+ * Run from the repository root: fixtures are read by relative path from
+ * tests/unit/config/ (good/ parses into an expected model, bad/ fails with
+ * an exact list of "file:line:column: message" errors).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/config.h"
+
+#define GOOD "tests/unit/config/good/"
+#define BAD "tests/unit/config/bad/"
+
+/* ---- helpers ---- */
+
+static void print_errors(const weir_config_errors_t *errs)
+{
+    for (size_t i = 0; i < errs->count; i++) {
+        char *s = weir_config_error_format(&errs->items[i]);
+        print_message("  got: %s\n", s);
+        free(s);
+    }
+}
+
+static weir_config_t *load_ok(const char *path)
+{
+    weir_config_t *cfg = NULL;
+    weir_config_errors_t errs;
+    int rc = weir_config_load(path, &cfg, &errs);
+    print_errors(&errs);
+    assert_int_equal(errs.count, 0);
+    assert_int_equal(rc, 0);
+    assert_non_null(cfg);
+    weir_config_errors_free(&errs);
+    return cfg;
+}
+
+/* Compares every error, printing both lists when they differ. */
+static void check_errors(weir_config_errors_t *errs, const char *const *want, size_t n)
+{
+    bool same = errs->count == n;
+    for (size_t i = 0; same && i < n; i++) {
+        char *s = weir_config_error_format(&errs->items[i]);
+        same = strcmp(s, want[i]) == 0;
+        free(s);
+    }
+    if (!same) {
+        print_errors(errs);
+        for (size_t i = 0; i < n; i++)
+            print_message("  want: %s\n", want[i]);
+    }
+    assert_true(same);
+    weir_config_errors_free(errs);
+}
+
+static void expect_load_errors(const char *path, const char *const *want, size_t n)
+{
+    weir_config_t *cfg = (weir_config_t *)&cfg; /* must be reset to NULL */
+    weir_config_errors_t errs;
+    assert_int_equal(weir_config_load(path, &cfg, &errs), -1);
+    assert_null(cfg);
+    check_errors(&errs, want, n);
+}
+
+#define EXPECT_ERRORS(path, ...)                                                                   \
+    do {                                                                                           \
+        const char *const want_[] = {__VA_ARGS__};                                                 \
+        expect_load_errors(path, want_, sizeof want_ / sizeof want_[0]);                           \
+    } while (0)
+
+static void expect_buffer_errors(const char *yaml, const char *const *want, size_t n)
+{
+    weir_config_t *cfg = NULL;
+    weir_config_errors_t errs;
+    assert_int_equal(weir_config_load_buffer("buf.yml", yaml, strlen(yaml),
+                                             WEIR_CONFIG_NO_DNS | WEIR_CONFIG_NO_FILES, &cfg,
+                                             &errs),
+                     -1);
+    assert_null(cfg);
+    check_errors(&errs, want, n);
+}
+
+#define EXPECT_BUFFER_ERRORS(yaml, ...)                                                            \
+    do {                                                                                           \
+        const char *const want_[] = {__VA_ARGS__};                                                 \
+        expect_buffer_errors(yaml, want_, sizeof want_ / sizeof want_[0]);                         \
+    } while (0)
+
+static weir_config_t *buffer_ok(const char *yaml)
+{
+    weir_config_t *cfg = NULL;
+    weir_config_errors_t errs;
+    int rc = weir_config_load_buffer("buf.yml", yaml, strlen(yaml),
+                                     WEIR_CONFIG_NO_DNS | WEIR_CONFIG_NO_FILES, &cfg, &errs);
+    print_errors(&errs);
+    assert_int_equal(rc, 0);
+    weir_config_errors_free(&errs);
+    return cfg;
+}
+
+static const weir_router_cfg_t *router(const weir_config_t *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->num_routers; i++)
+        if (strcmp(cfg->routers[i].name, name) == 0) return &cfg->routers[i];
+    fail_msg("no router %s", name);
+    return NULL;
+}
+
+static const weir_service_cfg_t *service(const weir_config_t *cfg, const char *ref)
+{
+    int i = weir_config_find_service(cfg, ref);
+    if (i < 0) fail_msg("no service %s", ref);
+    return &cfg->services[i];
+}
+
+static int port_of(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET) return ntohs(((const struct sockaddr_in *)ss)->sin_port);
+    return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+}
+
+static void assert_addr(const struct sockaddr_storage *ss, const char *want_ip, int want_port)
+{
+    char ip[INET6_ADDRSTRLEN];
+    const void *a = ss->ss_family == AF_INET
+                        ? (const void *)&((const struct sockaddr_in *)ss)->sin_addr
+                        : (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr;
+    assert_non_null(inet_ntop(ss->ss_family, a, ip, sizeof ip));
+    assert_string_equal(ip, want_ip);
+    assert_int_equal(port_of(ss), want_port);
+}
+
+static const char *const MINIMAL = "entryPoints:\n  web:\n    address: \":8080\"\n";
+
+/* ---- durations ---- */
+
+static void test_duration_table(void **state)
+{
+    static const struct {
+        const char *text;
+        int ok;
+        int64_t ms;
+    } cases[] = {
+        {"0", 1, 0},
+        {"0s", 1, 0},
+        {"250ms", 1, 250},
+        {"10s", 1, 10000},
+        {"1m30s", 1, 90000},
+        {"1h", 1, 3600000},
+        {"1.5s", 1, 1500},
+        {".5s", 1, 500},
+        {"5.s", 1, 5000},
+        {"60", 1, 60000},
+        {"+2s", 1, 2000},
+        {"1h2m3s4ms", 1, 3723004},
+        {"100us", 1, 1},
+        {"1500us", 1, 1},
+        {"2500\xc2\xb5s", 1, 2},
+        {"999ns", 1, 1},
+        {"1000000ns", 1, 1},
+        {"2562047h", 1, 9223369200000},
+        {"-1s", 0, 0},
+        {"-1", 0, 0},
+        {"", 0, 0},
+        {"1", 1, 1000},
+        {"1.5", 0, 0},
+        {"s", 0, 0},
+        {"10 s", 0, 0},
+        {"10S", 0, 0},
+        {"1d", 0, 0},
+        {".", 0, 0},
+        {".s", 0, 0},
+        {"3000000h", 0, 0},
+        {"9223372036854775807", 0, 0},
+        {"1e3s", 0, 0},
+        {"10s ", 0, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int64_t ms = -42;
+        int rc = weir_duration_parse(cases[i].text, &ms);
+        if ((rc == 0) != cases[i].ok || (cases[i].ok && ms != cases[i].ms))
+            fail_msg("\"%s\": rc %d ms %lld", cases[i].text, rc, (long long)ms);
+    }
+}
+
+/* ---- good files ---- */
+
+static void test_good_quickstart(void **state)
+{
+    weir_config_t *cfg = load_ok(GOOD "quickstart.yml");
+    assert_int_equal(cfg->num_files, 1);
+    assert_string_equal(cfg->files[0], GOOD "quickstart.yml");
+    assert_int_equal(cfg->num_entrypoints, 1);
+    const weir_entrypoint_cfg_t *web = &cfg->entrypoints[0];
+    assert_string_equal(web->name, "web");
+    assert_string_equal(web->address, ":8080");
+    assert_int_equal(port_of(&web->addr), 8080);
+    assert_int_equal(web->udp, 0);
+    assert_int_equal(web->pos.line, 7);
+    assert_int_equal(web->pos.col, 3);
+    assert_int_equal(cfg->log.level, WEIR_LOG_INFO);
+    assert_int_equal(cfg->access_log.enabled, 1);
+    assert_int_equal(cfg->access_log.json, 1);
+    assert_int_equal(cfg->workers, 2);
+
+    /* sorted by name; internal services included */
+    assert_int_equal(cfg->num_routers, 3);
+    assert_string_equal(cfg->routers[0].name, "app");
+    assert_string_equal(cfg->routers[1].name, "secure");
+    assert_string_equal(cfg->routers[2].name, "whoami");
+    assert_int_equal(cfg->num_services, 3);
+    assert_string_equal(cfg->services[0].name, "app");
+    assert_string_equal(cfg->services[1].name, "noop@internal");
+    assert_string_equal(cfg->services[2].name, "whoami@internal");
+    assert_int_equal(cfg->services[2].kind, WEIR_SERVICE_INTERNAL);
+
+    const weir_router_cfg_t *app = router(cfg, "app");
+    assert_int_equal(app->priority, 100);
+    assert_int_equal(app->num_entrypoints, 1);
+    assert_string_equal(app->entrypoints[0], "web");
+    assert_non_null(app->compiled);
+    assert_string_equal(cfg->services[app->service_index].name, "app");
+
+    const weir_router_cfg_t *who = router(cfg, "whoami");
+    assert_int_equal(who->num_entrypoints, 0); /* all entry points */
+    assert_int_equal(who->priority, (int64_t)strlen("Host(`whoami.localhost`)"));
+    assert_string_equal(cfg->services[who->service_index].name, "whoami@internal");
+    assert_int_equal(who->rule_pos.line, 23);
+    assert_int_equal(who->rule_pos.col, 13);
+    assert_int_equal(who->tls, 0);
+
+    const weir_router_cfg_t *sec = router(cfg, "secure");
+    assert_int_equal(sec->tls, 1);
+    assert_int_equal(sec->service_index, app->service_index); /* "app@file" */
+
+    const weir_service_cfg_t *s = service(cfg, "app");
+    assert_int_equal(s->kind, WEIR_SERVICE_LOADBALANCER);
+    assert_int_equal(s->pass_host_header, 0);
+    assert_int_equal(s->transport_index, 0);
+    assert_int_equal(s->num_servers, 2);
+    assert_int_equal(s->servers[0].scheme, WEIR_SCHEME_HTTP);
+    assert_string_equal(s->servers[0].host, "127.0.0.1");
+    assert_string_equal(s->servers[0].authority, "127.0.0.1:8081");
+    assert_string_equal(s->servers[0].path, "");
+    assert_int_equal(s->servers[0].port, 8081);
+    assert_int_equal(s->servers[0].weight, 1);
+    assert_addr(&s->servers[0].addr, "127.0.0.1", 8081);
+    assert_string_equal(s->servers[1].host, "localhost");
+    assert_string_equal(s->servers[1].path, "/base");
+    assert_int_equal(s->servers[1].weight, 3);
+    assert_int_equal(port_of(&s->servers[1].addr), 8082);
+    weir_config_free(cfg);
+}
+
+static void test_good_static_file(void **state)
+{
+    weir_config_t *cfg = load_ok(GOOD "static_file.yml");
+    assert_int_equal(cfg->num_files, 2);
+    assert_string_equal(cfg->files[1], GOOD "dynamic.yml");
+    assert_string_equal(cfg->provider_filename, GOOD "dynamic.yml");
+    assert_null(cfg->provider_directory);
+    assert_int_equal(cfg->provider_watch, 0);
+    assert_int_equal(cfg->providers_throttle_ms, 500);
+
+    const weir_entrypoint_cfg_t *admin = &cfg->entrypoints[1];
+    assert_string_equal(admin->name, "admin");
+    assert_addr(&admin->addr, "127.0.0.1", 8081);
+    assert_int_equal(admin->read_timeout_ms, 5000);
+    assert_int_equal(admin->idle_timeout_ms, 180000);
+    assert_int_equal(admin->max_header_bytes, 65536);
+    assert_int_equal(admin->num_fwd_trusted, 2);
+    assert_int_equal(admin->fwd_trusted[0].family, AF_INET);
+    assert_int_equal(admin->fwd_trusted[0].bits, 8);
+    assert_int_equal(admin->fwd_trusted[1].bits, 32);
+
+    /* transports: [0] static default@internal, then the dynamic ones */
+    assert_int_equal(cfg->num_transports, 2);
+    assert_string_equal(cfg->transports[0].name, "default@internal");
+    assert_int_equal(cfg->transports[0].max_idle_conns_per_host, 50);
+    assert_int_equal(cfg->transports[0].insecure_skip_verify, 1);
+    assert_string_equal(cfg->transports[1].name, "slow");
+    assert_int_equal(cfg->transports[1].timeouts.dial_timeout_ms, 2000);
+    assert_int_equal(cfg->transports[1].timeouts.read_idle_timeout_ms, 10000);
+    assert_int_equal(cfg->transports[1].timeouts.ping_timeout_ms, 15000);
+    assert_int_equal(cfg->transports[1].max_idle_conns_per_host, 200);
+
+    const weir_router_cfg_t *api = router(cfg, "api");
+    assert_string_equal(api->pos.file, GOOD "dynamic.yml");
+    assert_int_equal(api->pos.line, 3);
+    assert_string_equal(api->entrypoints[0], "admin");
+    const weir_service_cfg_t *canary = &cfg->services[api->service_index];
+    assert_string_equal(canary->name, "canary");
+    assert_int_equal(canary->kind, WEIR_SERVICE_WEIGHTED);
+    assert_int_equal(canary->num_children, 2);
+    assert_string_equal(cfg->services[canary->children[0].index].name, "v1");
+    assert_int_equal(canary->children[0].weight, 9);
+    assert_string_equal(canary->children[1].name, "v2@file");
+    assert_string_equal(cfg->services[canary->children[1].index].name, "v2");
+    assert_int_equal(canary->children[1].weight, 1);
+    assert_int_equal(service(cfg, "v1")->transport_index, 1);
+    assert_int_equal(service(cfg, "v2")->transport_index, 0);
+    assert_int_equal(service(cfg, "v2")->servers[0].scheme, WEIR_SCHEME_H2C);
+    weir_config_free(cfg);
+}
+
+static void test_good_static_dir(void **state)
+{
+    weir_config_t *cfg = load_ok(GOOD "static_dir.yml");
+    /* sorted by name, subdirectories too, other files ignored */
+    assert_int_equal(cfg->num_files, 4);
+    assert_string_equal(cfg->files[1], GOOD "dir/10-routers.yml");
+    assert_string_equal(cfg->files[2], GOOD "dir/20-services.yaml");
+    assert_string_equal(cfg->files[3], GOOD "dir/sub/30-more.yml");
+    const weir_router_cfg_t *front = router(cfg, "front");
+    const weir_service_cfg_t *back = &cfg->services[front->service_index];
+    assert_string_equal(back->name, "back");
+    assert_string_equal(back->pos.file, GOOD "dir/20-services.yaml");
+    assert_int_equal(back->servers[0].scheme, WEIR_SCHEME_HTTPS);
+    assert_int_equal(back->servers[0].port, 443);
+    assert_string_equal(back->servers[0].authority, "127.0.0.1");
+    assert_string_equal(cfg->services[router(cfg, "nested")->service_index].name, "noop@internal");
+    weir_config_free(cfg);
+}
+
+static void test_good_durations(void **state)
+{
+    weir_config_t *cfg = load_ok(GOOD "durations.yml");
+    const weir_entrypoint_cfg_t *ep = &cfg->entrypoints[0];
+    assert_int_equal(ep->read_timeout_ms, 90000);
+    assert_int_equal(ep->write_timeout_ms, 250);
+    assert_int_equal(ep->idle_timeout_ms, 60000);
+    assert_int_equal(ep->grace_timeout_ms, 1500);
+    assert_int_equal(ep->request_accept_grace_timeout_ms, 0);
+    assert_int_equal(cfg->providers_throttle_ms, 3000);
+    const weir_forwarding_timeouts_t *t = &cfg->transports[0].timeouts;
+    assert_int_equal(t->dial_timeout_ms, 3600000);
+    assert_int_equal(t->response_header_timeout_ms, 120000);
+    assert_int_equal(t->idle_conn_timeout_ms, 0);
+    assert_int_equal(t->read_idle_timeout_ms, 10000);
+    assert_int_equal(t->ping_timeout_ms, 1);
+    weir_config_free(cfg);
+}
+
+static void test_good_ipv6(void **state)
+{
+    weir_config_t *cfg = load_ok(GOOD "ipv6.yml");
+    assert_int_equal(cfg->num_entrypoints, 3);
+    assert_addr(&cfg->entrypoints[0].addr, "::1", 8080);
+    assert_int_equal(cfg->entrypoints[0].addrlen, sizeof(struct sockaddr_in6));
+    assert_addr(&cfg->entrypoints[1].addr, "127.0.0.1", 8080);
+    const weir_entrypoint_cfg_t *dns = &cfg->entrypoints[2];
+    assert_int_equal(dns->udp, 1);
+    assert_int_equal(port_of(&dns->addr), 53);
+    assert_int_equal(dns->num_fwd_trusted, 2);
+    assert_int_equal(dns->fwd_trusted[1].family, AF_INET6);
+    assert_int_equal(dns->fwd_trusted[1].bits, 32);
+    const weir_service_cfg_t *s = service(cfg, "s");
+    assert_string_equal(s->servers[0].host, "::1");
+    assert_string_equal(s->servers[0].authority, "[::1]:9000");
+    assert_string_equal(s->servers[0].path, "/base/");
+    assert_addr(&s->servers[0].addr, "::1", 9000);
+    assert_addr(&s->servers[1].addr, "2001:db8::1", 443);
+    assert_string_equal(s->servers[1].authority, "[2001:db8::1]");
+    weir_config_free(cfg);
+}
+
+static void test_good_yaml_features(void **state)
+{
+    weir_config_t *cfg = load_ok(GOOD "yaml_features.yml");
+    assert_int_equal(cfg->num_entrypoints, 1);
+    const weir_router_cfg_t *a = router(cfg, "a"), *b = router(cfg, "b");
+    assert_string_equal(a->rule, "Path(`/a`)");
+    assert_string_equal(b->rule, "Path(`/b`)");
+    assert_string_equal(b->service, "second");
+    const weir_service_cfg_t *first = service(cfg, "first"), *second = service(cfg, "second");
+    assert_int_equal(first->pass_host_header, 0);
+    assert_int_equal(second->pass_host_header, 1);
+    assert_int_equal(second->num_servers, 1);
+    assert_int_equal(second->servers[0].port, 7000);
+    weir_config_free(cfg);
+}
+
+static void test_defaults(void **state)
+{
+    weir_config_t *cfg = buffer_ok(MINIMAL);
+    const weir_entrypoint_cfg_t *ep = &cfg->entrypoints[0];
+    assert_int_equal(ep->read_timeout_ms, 60000);
+    assert_int_equal(ep->write_timeout_ms, 0);
+    assert_int_equal(ep->idle_timeout_ms, 180000);
+    assert_int_equal(ep->grace_timeout_ms, 10000);
+    assert_int_equal(ep->request_accept_grace_timeout_ms, 0);
+    assert_int_equal(ep->max_header_bytes, 1048576);
+    assert_int_equal(ep->num_fwd_trusted, 0);
+    assert_int_equal(ep->fwd_insecure, 0);
+    assert_int_equal(ep->address_pos.line, 3);
+    assert_int_equal(ep->address_pos.col, 14);
+    assert_int_equal(cfg->workers, 0);
+    assert_int_equal(cfg->log.level, WEIR_LOG_ERROR);
+    assert_null(cfg->log.file_path);
+    assert_int_equal(cfg->log.json, 0);
+    assert_int_equal(cfg->access_log.enabled, 0);
+    assert_int_equal(cfg->providers_throttle_ms, 2000);
+    assert_int_equal(cfg->provider_watch, 1);
+    assert_null(cfg->provider_filename);
+    assert_int_equal(cfg->num_transports, 1);
+    const weir_servers_transport_cfg_t *t = &cfg->transports[0];
+    assert_string_equal(t->name, "default@internal");
+    assert_int_equal(t->max_idle_conns_per_host, 200);
+    assert_int_equal(t->insecure_skip_verify, 0);
+    assert_int_equal(t->timeouts.dial_timeout_ms, 30000);
+    assert_int_equal(t->timeouts.response_header_timeout_ms, 0);
+    assert_int_equal(t->timeouts.idle_conn_timeout_ms, 90000);
+    assert_int_equal(t->timeouts.read_idle_timeout_ms, 0);
+    assert_int_equal(t->timeouts.ping_timeout_ms, 15000);
+    assert_int_equal(cfg->num_routers, 0);
+    assert_int_equal(cfg->num_services, 2);
+    weir_config_free(cfg);
+}
+
+static void test_find_service(void **state)
+{
+    weir_config_t *cfg = load_ok(GOOD "quickstart.yml");
+    assert_int_equal(weir_config_find_service(cfg, "app"), 0);
+    assert_int_equal(weir_config_find_service(cfg, "app@file"), 0);
+    assert_int_equal(weir_config_find_service(cfg, "noop@internal"), 1);
+    assert_int_equal(weir_config_find_service(cfg, "whoami@internal"), 2);
+    assert_int_equal(weir_config_find_service(cfg, "whoami"), -1);
+    assert_int_equal(weir_config_find_service(cfg, "app@internal"), -1);
+    assert_int_equal(weir_config_find_service(cfg, "app@docker"), -1);
+    assert_int_equal(weir_config_find_service(cfg, "ap"), -1);
+    assert_int_equal(weir_config_find_service(cfg, "apps"), -1);
+    assert_int_equal(weir_config_find_service(cfg, ""), -1);
+    assert_int_equal(weir_config_find_service(NULL, "app"), -1);
+    weir_config_free(cfg);
+}
+
+static void test_provider_is_static_file(void **state)
+{
+    weir_config_t *cfg = load_ok(GOOD "self.yml");
+    assert_int_equal(cfg->num_routers, 1);
+    assert_int_equal(cfg->num_files, 1);
+    weir_config_free(cfg);
+}
+
+static void test_reload_dynamic(void **state)
+{
+    weir_config_t *base = load_ok(GOOD "quickstart.yml");
+    weir_config_t *cfg = NULL;
+    weir_config_errors_t errs;
+    int rc = weir_config_reload_dynamic(base, GOOD "reload.yml", &cfg, &errs);
+    print_errors(&errs);
+    assert_int_equal(rc, 0);
+    weir_config_free(base); /* the reloaded configuration owns its copies */
+    assert_int_equal(cfg->num_entrypoints, 1);
+    assert_string_equal(cfg->entrypoints[0].address, ":8080"); /* from base */
+    assert_string_equal(cfg->entrypoints[0].pos.file, GOOD "reload.yml");
+    assert_int_equal(cfg->log.level, WEIR_LOG_INFO); /* from base */
+    assert_int_equal(cfg->workers, 2);
+    assert_int_equal(cfg->access_log.json, 1);
+    assert_int_equal(cfg->num_routers, 1);
+    assert_string_equal(cfg->routers[0].name, "fresh");
+    assert_int_equal(cfg->num_services, 2);
+    weir_config_free(cfg);
+    weir_config_errors_free(&errs);
+}
+
+static void test_reload_uses_base_entrypoints(void **state)
+{
+    weir_config_t *base = buffer_ok("entryPoints:\n  web:\n    address: \":8080\"\n");
+    weir_config_t *cfg = NULL;
+    weir_config_errors_t errs;
+    /* static_dir.yml names no entry point "admin": the router fails */
+    assert_int_equal(weir_config_reload_dynamic(base, GOOD "dynamic.yml", &cfg, &errs), -1);
+    assert_null(cfg);
+    const char *const want[] = {
+        GOOD "dynamic.yml:5:11: http.routers.api.entryPoints[0]: entry point \"admin\" does "
+             "not exist",
+    };
+    check_errors(&errs, want, 1);
+    weir_config_free(base);
+}
+
+/* ---- bad files ---- */
+
+static void test_bad_unknown_key(void **state)
+{
+    EXPECT_ERRORS(BAD "unknown_key.yml",
+                  BAD "unknown_key.yml:2:3: entryPoints.web: missing address (such as \":8080\")",
+                  BAD "unknown_key.yml:3:5: unknown key \"adress\" in entryPoints.web (did you "
+                      "mean \"address\"?)");
+}
+
+static void test_bad_wrong_type(void **state)
+{
+    EXPECT_ERRORS(BAD "wrong_type.yml",
+                  BAD "wrong_type.yml:5:23: entryPoints.web.http.maxHeaderBytes: expected an "
+                      "integer, got \"lots\"",
+                  BAD "wrong_type.yml:10:9: http.routers.r.entryPoints: expected a list, got a "
+                      "map");
+}
+
+static void test_bad_missing_service(void **state)
+{
+    EXPECT_ERRORS(BAD "missing_service.yml",
+                  BAD "missing_service.yml:8:16: http.routers.r.service: service \"whomi\" does "
+                      "not exist (did you mean \"whoami\"?)");
+}
+
+/* The message comes from the rules module; the position is this module's
+ * job: the value's column plus the error offset (plus the opening quote and
+ * the doubled '' for the single-quoted value). */
+static void test_bad_invalid_rule(void **state)
+{
+    weir_rule_t *r = NULL;
+    weir_rule_error_t e1, e2;
+    assert_int_equal(weir_rule_compile("Host(`a`) && Hots(`b`)", WEIR_RULE_HTTP, &r, &e1), -1);
+    assert_int_equal(weir_rule_compile("Path(`/it's`) && Hots(`b`)", WEIR_RULE_HTTP, &r, &e2), -1);
+    assert_true(e2.offset > 10); /* past the quote that is written twice */
+    char want1[512], want2[512];
+    snprintf(want1, sizeof want1, BAD "invalid_rule.yml:7:%d: http.routers.plain.rule: %s",
+             13 + (int)e1.offset, e1.msg);
+    snprintf(want2, sizeof want2, BAD "invalid_rule.yml:10:%d: http.routers.quoted.rule: %s",
+             13 + 1 + (int)e2.offset + 1, e2.msg);
+    EXPECT_ERRORS(BAD "invalid_rule.yml", want1, want2);
+}
+
+static void test_bad_duplicate_address(void **state)
+{
+    EXPECT_ERRORS(BAD "duplicate_address.yml",
+                  BAD "duplicate_address.yml:5:14: entryPoints.other.address: "
+                      "\"127.0.0.1:8080/tcp\" is already used by entry point \"web\" "
+                      "(\"127.0.0.1:8080\")",
+                  BAD "duplicate_address.yml:9:14: entryPoints.all.address: \":8080\" is already "
+                      "used by entry point \"web\" (\"127.0.0.1:8080\")");
+}
+
+static void test_bad_duration(void **state)
+{
+    EXPECT_ERRORS(BAD "bad_duration.yml",
+                  BAD "bad_duration.yml:6:22: entryPoints.web.transport.respondingTimeouts."
+                      "readTimeout: invalid duration \"10 seconds\" (use Go syntax such as "
+                      "\"10s\", \"1m30s\", \"250ms\", or a number of seconds)",
+                  BAD "bad_duration.yml:7:22: entryPoints.web.transport.respondingTimeouts."
+                      "idleTimeout: invalid duration \"-1s\" (use Go syntax such as \"10s\", "
+                      "\"1m30s\", \"250ms\", or a number of seconds)");
+}
+
+static void test_bad_scheme(void **state)
+{
+    EXPECT_ERRORS(BAD "bad_scheme.yml",
+                  BAD "bad_scheme.yml:9:18: http.services.s.loadBalancer.servers[0].url: "
+                      "unsupported scheme \"ftp\" in \"ftp://127.0.0.1/files\" (use http, https "
+                      "or h2c)",
+                  BAD "bad_scheme.yml:10:18: http.services.s.loadBalancer.servers[1].url: "
+                      "invalid URL \"127.0.0.1:8080\": missing scheme (http://, https:// or "
+                      "h2c://)");
+}
+
+static void test_bad_middleware(void **state)
+{
+    EXPECT_ERRORS(BAD "middleware.yml",
+                  BAD "middleware.yml:9:7: http.routers.r.middlewares: middlewares are not "
+                      "supported yet",
+                  BAD "middleware.yml:10:3: http.middlewares: middlewares are not supported yet");
+}
+
+static void test_bad_unsupported(void **state)
+{
+    EXPECT_ERRORS(BAD "unsupported.yml",
+                  BAD "unsupported.yml:4:5: entryPoints.web.http3: not supported yet",
+                  BAD "unsupported.yml:5:1: api: not supported yet",
+                  BAD "unsupported.yml:7:1: tcp: not supported yet");
+}
+
+static void test_bad_syntax(void **state)
+{
+    EXPECT_ERRORS(BAD "syntax.yml",
+                  BAD "syntax.yml:4:4: YAML syntax error: did not find expected key (while "
+                      "parsing a block mapping at line 2, column 3)");
+}
+
+static void test_bad_missing_provider(void **state)
+{
+    EXPECT_ERRORS(BAD "missing_provider.yml",
+                  BAD "missing_provider.yml:6:15: providers.file.filename: cannot read "
+                      "\"" BAD "does-not-exist.yml\": No such file or directory");
+}
+
+static void test_bad_dup_router(void **state)
+{
+    EXPECT_ERRORS(BAD "dup_router.yml",
+                  BAD "dup_router/b.yml:6:5: http.routers.api: defined twice (first at " BAD
+                      "dup_router/a.yml:3:5)");
+}
+
+static void test_bad_cycle(void **state)
+{
+    EXPECT_ERRORS(BAD "cycle.yml",
+                  BAD "cycle.yml:15:19: http.services.b.weighted.services[1].name: weighted "
+                      "services form a cycle: a -> b -> a");
+}
+
+static void test_bad_several(void **state)
+{
+    EXPECT_ERRORS(
+        BAD "several.yml",
+        BAD "several.yml:3:14: entryPoints.web.address: invalid port \"80800\" in address "
+            "\":80800\" (0 to 65535)",
+        BAD "several.yml:5:10: log.level: unknown level \"verbose\" (DEBUG, INFO, WARN, ERROR, "
+            "FATAL or PANIC)",
+        BAD "several.yml:6:11: log.format: unknown format \"text\" (common or json)",
+        BAD "several.yml:8:11: accessLog.format: unknown format \"xml\" (common, genericCLF or "
+            "json)",
+        BAD "several.yml:11:5: http.routers.nosvc: missing service",
+        BAD "several.yml:13:5: http.routers.norule: missing rule",
+        BAD "several.yml:14:16: http.routers.norule.service: service \"whoami\" does not exist "
+            "(did you mean \"whoami@internal\"?)",
+        BAD "several.yml:18:7: http.services.both.weighted: a service has one type: "
+            "loadBalancer or weighted, not both",
+        BAD "several.yml:19:5: http.services.neither: needs a loadBalancer or a weighted section",
+        BAD "several.yml:23:19: http.services.w.weighted.services[0].name: service \"missing\" "
+            "does not exist",
+        BAD "several.yml:24:21: http.services.w.weighted.services[0].weight: -1 is out of range "
+            "(0 to 2147483647)");
+}
+
+static void test_bad_empty(void **state)
+{
+    EXPECT_ERRORS(BAD "empty.yml",
+                  BAD "empty.yml:1:1: no entry points defined (add entryPoints.<name>.address)");
+}
+
+static void test_bad_toml(void **state)
+{
+    EXPECT_ERRORS(BAD "toml.yml",
+                  BAD "toml/dynamic.toml:1:1: TOML is not supported (write the file in YAML)");
+}
+
+static void test_bad_missing_static_file(void **state)
+{
+    EXPECT_ERRORS(BAD "nope.yml",
+                  BAD "nope.yml: cannot read \"" BAD "nope.yml\": No such file or directory");
+}
+
+/* ---- in-memory cases ---- */
+
+static void test_no_dns(void **state)
+{
+    EXPECT_BUFFER_ERRORS(
+        "entryPoints:\n  web:\n    address: \"example.invalid:80\"\n"
+        "http:\n  services:\n    s:\n      loadBalancer:\n        servers:\n"
+        "          - url: http://backend.invalid\n"
+        "          - url: http://LOCALHOST:81\n",
+        "buf.yml:3:14: entryPoints.web.address: cannot resolve host \"example.invalid\": name "
+        "resolution is off",
+        "buf.yml:9:18: http.services.s.loadBalancer.servers[0].url: cannot resolve host "
+        "\"backend.invalid\": name resolution is off");
+}
+
+static void test_alias_bomb(void **state)
+{
+    /* "billion laughs": stopped early instead of expanding 10^9 nodes */
+    EXPECT_BUFFER_ERRORS("a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+                         "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+                         "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
+                         "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+                         "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n"
+                         "f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n"
+                         "g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]\n",
+                         "buf.yml:5:44: aliases expand to too many nodes (more than 100000 "
+                         "added)");
+}
+
+static void test_yaml_structure_errors(void **state)
+{
+    EXPECT_BUFFER_ERRORS("a: *nope\n", "buf.yml:1:4: unknown anchor \"nope\" (an alias must "
+                                       "follow its anchor)");
+    EXPECT_BUFFER_ERRORS("a: &x [*x]\n", "buf.yml:1:8: unknown anchor \"x\" (an alias must "
+                                         "follow its anchor)");
+    EXPECT_BUFFER_ERRORS("entryPoints: {}\n---\nx: 1\n",
+                         "buf.yml:2:1: several YAML documents in one file are not supported");
+    EXPECT_BUFFER_ERRORS("a:\n  <<: 3\n",
+                         "buf.yml:2:3: the merge key \"<<\" needs a map or a list of maps");
+    EXPECT_BUFFER_ERRORS("- a\n", "buf.yml:1:1: expected a map, got a list",
+                         "buf.yml:1:1: no entry points defined (add entryPoints.<name>.address)");
+    EXPECT_BUFFER_ERRORS("\xff\n", "buf.yml:1:1: YAML syntax error: invalid leading UTF-8 octet");
+}
+
+static void test_duplicate_keys(void **state)
+{
+    EXPECT_BUFFER_ERRORS(
+        "entryPoints:\n  web:\n    address: \":80\"\n  web:\n    address: \":81\"\n"
+        "entrypoints: {}\n",
+        "buf.yml:4:3: entryPoints.web: defined twice in this map (first at line 2)",
+        "buf.yml:6:1: duplicate key \"entrypoints\" (first at line 1)");
+}
+
+static void test_router_details(void **state)
+{
+    EXPECT_BUFFER_ERRORS(
+        "entryPoints:\n  web:\n    address: \":80\"\n  dns:\n    address: \":53/udp\"\n"
+        "http:\n  routers:\n    r:\n      rule: Path(`/`)\n      ruleSyntax: v2\n"
+        "      service: noop@internal\n      priority: 9223372036854775807\n"
+        "      entryPoints: [dns]\n      tls:\n        certResolver: le\n"
+        "    r@x:\n      rule: Path(`/`)\n      service: noop\n",
+        "buf.yml:10:19: http.routers.r.ruleSyntax: only the v3 rule syntax is supported, got "
+        "\"v2\"",
+        "buf.yml:12:17: http.routers.r.priority: 9223372036854775807 is out of range "
+        "(-9223372036854775808 to 9223372036854774807)",
+        "buf.yml:13:21: http.routers.r.entryPoints[0]: entry point \"dns\" is a UDP entry point",
+        "buf.yml:15:9: http.routers.r.tls.certResolver: not supported yet",
+        "buf.yml:16:5: http.routers.r@x: a name must not contain \"@\"");
+}
+
+static void test_service_details(void **state)
+{
+    EXPECT_BUFFER_ERRORS(
+        "entryPoints:\n  web:\n    address: \":80\"\n"
+        "http:\n  services:\n    s:\n      loadBalancer:\n        strategy: p2c\n"
+        "        serversTransport: slo\n        sticky: {}\n        servers:\n"
+        "          - url: http://127.0.0.1:0\n          - weight: 2\n"
+        "          - url: http://user@127.0.0.1\n          - url: http://[::1\n"
+        "  serversTransports:\n    slow:\n      serverName: x\n",
+        "buf.yml:8:19: http.services.s.loadBalancer.strategy: strategy \"p2c\" is not supported "
+        "yet (only wrr)",
+        "buf.yml:9:27: http.services.s.loadBalancer.serversTransport: serversTransport \"slo\" "
+        "does not exist (did you mean \"slow\"?)",
+        "buf.yml:10:9: http.services.s.loadBalancer.sticky: not supported yet",
+        "buf.yml:12:18: http.services.s.loadBalancer.servers[0].url: invalid URL "
+        "\"http://127.0.0.1:0\": invalid port \"0\" (1 to 65535)",
+        "buf.yml:13:13: http.services.s.loadBalancer.servers[1]: missing url",
+        "buf.yml:14:18: http.services.s.loadBalancer.servers[2].url: invalid URL "
+        "\"http://user@127.0.0.1\": user information in a server URL is not supported",
+        "buf.yml:15:18: http.services.s.loadBalancer.servers[3].url: invalid URL "
+        "\"http://[::1\": missing \"]\" after an IPv6 address",
+        "buf.yml:18:7: http.serversTransports.slow.serverName: not supported yet");
+}
+
+static void test_static_details(void **state)
+{
+    EXPECT_BUFFER_ERRORS(
+        "entryPoints:\n  a:\n    address: \"::1:80\"\n  b:\n    address: \":80/sctp\"\n"
+        "  c:\n    address: \":http\"\n  d:\n    forwardedHeaders:\n"
+        "      trustedIPs: [\"10.0.0.0/33\"]\n      insecure: maybe\n    address: \":0\"\n"
+        "providers:\n  file: {filename: a.yml, directory: d}\n  docker: {}\n"
+        "core:\n  workers: -1\n  defaultRuleSyntax: v2\nglobal:\n  checkNewVersion: yes\n"
+        "serversTransport:\n  maxIdleConnsPerHost: 1.5\n",
+        "buf.yml:3:14: entryPoints.a.address: invalid address \"::1:80\" (use \":port\", "
+        "\"host:port\" or \"[ipv6]:port\")",
+        "buf.yml:5:14: entryPoints.b.address: invalid protocol \"sctp\" (use /tcp or /udp)",
+        "buf.yml:7:14: entryPoints.c.address: invalid port \"http\" in address \":http\" (0 to "
+        "65535)",
+        "buf.yml:10:20: entryPoints.d.forwardedHeaders.trustedIPs[0]: invalid IP address or "
+        "CIDR \"10.0.0.0/33\"",
+        "buf.yml:11:17: entryPoints.d.forwardedHeaders.insecure: expected true or false, got "
+        "\"maybe\"",
+        "buf.yml:14:3: providers.file: set filename or directory, not both",
+        "buf.yml:15:3: providers.docker: not supported yet",
+        "buf.yml:17:12: core.workers: -1 is out of range (0 to 4096)",
+        "buf.yml:18:22: core.defaultRuleSyntax: only the v3 rule syntax is supported, got \"v2\"",
+        "buf.yml:20:20: global.checkNewVersion: expected true or false, got \"yes\"",
+        "buf.yml:22:24: serversTransport.maxIdleConnsPerHost: expected an integer, got \"1.5\"");
+}
+
+/* A key that is present with a wrong value gets one error, not a second
+ * "missing" one. */
+static void test_present_but_wrong(void **state)
+{
+    EXPECT_BUFFER_ERRORS(
+        "entryPoints:\n  web:\n    address: [1]\n"
+        "http:\n  routers:\n    r:\n      rule: {a: b}\n      service: [s]\n"
+        "  services:\n    s:\n      weighted:\n        services:\n          - name: \"\"\n"
+        "          - name: ~\n          - weight: 1\n",
+        "buf.yml:3:14: entryPoints.web.address: expected a string, got a list",
+        "buf.yml:7:13: http.routers.r.rule: expected a string, got a map",
+        "buf.yml:8:16: http.routers.r.service: expected a string, got a list",
+        "buf.yml:13:19: http.services.s.weighted.services[0].name: expected a service name, got "
+        "nothing",
+        "buf.yml:14:19: http.services.s.weighted.services[1].name: expected a service name, got "
+        "nothing",
+        "buf.yml:15:13: http.services.s.weighted.services[2]: missing name");
+}
+
+static void test_lenient_values(void **state)
+{
+    /* Traefik converts values from text: quoted numbers and booleans work,
+     * and an empty section is an empty map. */
+    weir_config_t *cfg = buffer_ok("entryPoints:\n  web:\n    address: :8080\n"
+                                   "    http:\n      maxHeaderBytes: \"0\"\n"
+                                   "    forwardedHeaders:\n      insecure: \"True\"\n"
+                                   "accessLog:\nlog:\n  level: warn\n  filePath: \"\"\n"
+                                   "serversTransport:\n  maxIdleConnsPerHost: 0\n"
+                                   "http:\n  routers:\n  services:\n    e:\n"
+                                   "      loadBalancer:\n        servers:\n");
+    assert_int_equal(cfg->entrypoints[0].max_header_bytes, 1048576);
+    assert_int_equal(cfg->entrypoints[0].fwd_insecure, 1);
+    assert_int_equal(cfg->access_log.enabled, 1);
+    assert_int_equal(cfg->access_log.json, 0);
+    assert_int_equal(cfg->log.level, WEIR_LOG_WARN);
+    assert_null(cfg->log.file_path);
+    assert_int_equal(cfg->transports[0].max_idle_conns_per_host, 2);
+    assert_int_equal(service(cfg, "e")->num_servers, 0);
+    weir_config_free(cfg);
+}
+
+static void test_garbage_never_crashes(void **state)
+{
+    static const char *const inputs[] = {
+        "",
+        "[",
+        "]",
+        "{",
+        "- - -",
+        "a: [1, {b: }]",
+        "*a",
+        "&a b",
+        "!!map x",
+        "? [a]\n: b",
+        "\"\\x00\"",
+        "entryPoints: [1]",
+        "http: 1",
+        "http:\n  routers:\n    r: 3\n",
+        "entryPoints:\n  ? [a]\n  : b\n",
+        "http:\n  services:\n    s:\n      weighted:\n        services: [3, {name: s}]\n",
+    };
+    for (size_t i = 0; i < sizeof inputs / sizeof inputs[0]; i++) {
+        weir_config_t *cfg = NULL;
+        weir_config_errors_t errs;
+        int rc = weir_config_load_buffer("g.yml", inputs[i], strlen(inputs[i]),
+                                         WEIR_CONFIG_NO_DNS | WEIR_CONFIG_NO_FILES, &cfg, &errs);
+        assert_int_equal(rc, -1);
+        assert_null(cfg);
+        assert_true(errs.count > 0);
+        weir_config_errors_free(&errs);
+    }
+    /* bytes after a NUL are still input */
+    weir_config_t *cfg = NULL;
+    weir_config_errors_t errs;
+    assert_int_equal(
+        weir_config_load_buffer("n.yml", "a: b\0c", 6, WEIR_CONFIG_NO_DNS, &cfg, &errs), -1);
+    weir_config_errors_free(&errs);
+}
+
+static void test_error_format(void **state)
+{
+    weir_config_error_t e = {{"f.yml", 3, 7}, "boom"};
+    char *s = weir_config_error_format(&e);
+    assert_string_equal(s, "f.yml:3:7: boom");
+    free(s);
+    e.pos.line = 0;
+    s = weir_config_error_format(&e);
+    assert_string_equal(s, "f.yml: boom");
+    free(s);
+    weir_config_errors_t empty = {0};
+    weir_config_errors_free(&empty);
+    weir_config_free(NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_duration_table),
+        cmocka_unit_test(test_good_quickstart),
+        cmocka_unit_test(test_good_static_file),
+        cmocka_unit_test(test_good_static_dir),
+        cmocka_unit_test(test_good_durations),
+        cmocka_unit_test(test_good_ipv6),
+        cmocka_unit_test(test_good_yaml_features),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_find_service),
+        cmocka_unit_test(test_provider_is_static_file),
+        cmocka_unit_test(test_reload_dynamic),
+        cmocka_unit_test(test_reload_uses_base_entrypoints),
+        cmocka_unit_test(test_bad_unknown_key),
+        cmocka_unit_test(test_bad_wrong_type),
+        cmocka_unit_test(test_bad_missing_service),
+        cmocka_unit_test(test_bad_invalid_rule),
+        cmocka_unit_test(test_bad_duplicate_address),
+        cmocka_unit_test(test_bad_duration),
+        cmocka_unit_test(test_bad_scheme),
+        cmocka_unit_test(test_bad_middleware),
+        cmocka_unit_test(test_bad_unsupported),
+        cmocka_unit_test(test_bad_syntax),
+        cmocka_unit_test(test_bad_missing_provider),
+        cmocka_unit_test(test_bad_dup_router),
+        cmocka_unit_test(test_bad_cycle),
+        cmocka_unit_test(test_bad_several),
+        cmocka_unit_test(test_bad_empty),
+        cmocka_unit_test(test_bad_toml),
+        cmocka_unit_test(test_bad_missing_static_file),
+        cmocka_unit_test(test_no_dns),
+        cmocka_unit_test(test_alias_bomb),
+        cmocka_unit_test(test_yaml_structure_errors),
+        cmocka_unit_test(test_duplicate_keys),
+        cmocka_unit_test(test_router_details),
+        cmocka_unit_test(test_service_details),
+        cmocka_unit_test(test_static_details),
+        cmocka_unit_test(test_present_but_wrong),
+        cmocka_unit_test(test_lenient_values),
+        cmocka_unit_test(test_garbage_never_crashes),
+        cmocka_unit_test(test_error_format),
+    };
+    return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+}
