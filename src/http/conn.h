@@ -149,6 +149,8 @@ void weir_req_discard_body(weir_req_t *req);
 void weir_req_error(weir_req_t *req, int status);
 /* Request body bytes available in the client buffer, for the upstream. */
 void weir_conn_want_body(weir_conn_t *c);
+/* Continues relaying on the next loop pass (fairness between connections). */
+void weir_conn_resume_later(weir_conn_t *c);
 /* Switches the client connection to tunnel mode (after 101). */
 void weir_conn_tunnel(weir_req_t *req);
 

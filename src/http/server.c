@@ -558,6 +558,20 @@ void weir_conn_want_body(weir_conn_t *c)
         weir_timer_set(c->worker->loop, &c->timer, e->read_timeout_ms, conn_timeout);
 }
 
+static void conn_resume(void *arg)
+{
+    weir_conn_t *c = arg;
+    if (!c->closed && c->req && (c->state == CONN_ACTIVE || c->state == CONN_TUNNEL))
+        weir_proxy_resume(c->req);
+}
+
+void weir_conn_resume_later(weir_conn_t *c)
+{
+    /* By connection, not by request: the connection's memory outlives this
+     * pass (frees are deferred behind us), a finished request's may not. */
+    weir_loop_defer(c->worker->loop, conn_resume, c);
+}
+
 void weir_conn_tunnel(weir_req_t *r)
 {
     r->conn->state = CONN_TUNNEL;

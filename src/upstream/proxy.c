@@ -532,7 +532,7 @@ static int tunnel_pump(weir_req_t *r)
             return 0;
     }
     /* Fairness: let other connections run; come back on the next pass. */
-    weir_loop_defer(c->worker->loop, (void (*)(void *))weir_proxy_resume, r);
+    weir_conn_resume_later(c);
     return 0;
 }
 
@@ -647,7 +647,7 @@ static void pump(weir_req_t *r)
         if (!progress)
             return;
     }
-    weir_loop_defer(r->conn->worker->loop, (void (*)(void *))weir_proxy_resume, r);
+    weir_conn_resume_later(r->conn);
 }
 
 void weir_proxy_resume(weir_req_t *r)
