@@ -16,6 +16,7 @@
 #include <sys/inotify.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -193,6 +194,18 @@ static int64_t mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* True when path changed after t (a load that raced with an edit). */
+static int modified_since(const char *path, const struct timespec *t)
+{
+    struct stat st;
+    if (!path || stat(path, &st) < 0)
+        return 0;
+    return st.st_mtim.tv_sec > t->tv_sec ||
+           (st.st_mtim.tv_sec == t->tv_sec && st.st_mtim.tv_nsec >= t->tv_nsec);
+}
+
+static struct timespec load_started;
+
 static int serve(const char *path, weir_config_t *cfg)
 {
     control_t ctl = {.path = path, .generation = 1};
@@ -215,6 +228,17 @@ static int serve(const char *path, weir_config_t *cfg)
     pthread_sigmask(SIG_BLOCK, &mask, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    /* Watch before serving: an edit made while the workers start must
+     * not slip between the load and the watch. */
+    watch_t watch = {.fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)};
+    if (cfg->provider_watch) {
+        watch_add(&watch, path, 0);
+        if (cfg->provider_filename)
+            watch_add(&watch, cfg->provider_filename, 0);
+        if (cfg->provider_directory)
+            watch_add(&watch, cfg->provider_directory, 1);
+    }
+
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     int nworkers = cfg->workers > 0 ? cfg->workers : (ncpu > 0 ? (int)ncpu : 1);
     weir_snapshot_t *snap = weir_snapshot_build(cfg, ctl.generation);
@@ -231,14 +255,6 @@ static int serve(const char *path, weir_config_t *cfg)
     weir_info("weir %s started with %d workers", WEIR_VERSION, nworkers);
 
     int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
-    watch_t watch = {.fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)};
-    if (c->provider_watch) {
-        watch_add(&watch, path, 0);
-        if (c->provider_filename)
-            watch_add(&watch, c->provider_filename, 0);
-        if (c->provider_directory)
-            watch_add(&watch, c->provider_directory, 1);
-    }
     int ep = epoll_create1(EPOLL_CLOEXEC);
     struct epoll_event ev = {.events = EPOLLIN, .data.fd = sfd};
     epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &ev);
@@ -246,6 +262,10 @@ static int serve(const char *path, weir_config_t *cfg)
     epoll_ctl(ep, EPOLL_CTL_ADD, watch.fd, &ev);
 
     int64_t reload_at = -1;
+    if (c->provider_watch &&
+        (modified_since(path, &load_started) || modified_since(c->provider_filename, &load_started) ||
+         modified_since(c->provider_directory, &load_started)))
+        reload_at = mono_ms(); /* edited while we were loading: read it again */
     for (;;) {
         int timeout = -1;
         if (reload_at >= 0) {
@@ -322,6 +342,7 @@ int main(int argc, char **argv)
     }
     weir_config_t *cfg = NULL;
     weir_config_errors_t errs = {0};
+    clock_gettime(CLOCK_REALTIME_COARSE, &load_started); /* the clock file times use */
     if (weir_config_load(path, &cfg, &errs) < 0) {
         print_errors(&errs, 0);
         fprintf(stderr, "weir: %zu configuration error%s in %s\n", errs.count,
