@@ -176,7 +176,10 @@ static void *worker_main(void *arg)
             /* Quiet for a while after a burst: give freed buffers back to
              * the system so idle connections cost only their own state. */
             weir_buf_pool_shrink(16);
+#ifndef __SANITIZE_ADDRESS__
+            /* (ASan has its own allocator; glibc's trim must not run there.) */
             malloc_trim(0);
+#endif
             dirty = 0;
         }
         if (w->alog_len && weir_loop_now(w->loop) - w->alog_flushed_ms >= 1000) {
