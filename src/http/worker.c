@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <malloc.h>
+#include <stddef.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,6 +116,15 @@ static int open_listener(const weir_entrypoint_cfg_t *ep)
     return fd;
 }
 
+static void resume_accept(weir_timer_t *t)
+{
+    weir_listener_t *l = (weir_listener_t *)((char *)t - offsetof(weir_listener_t, resume));
+    if (l->paused && l->io.fd >= 0) {
+        l->paused = 0;
+        weir_loop_add_reader(l->worker->loop, &l->io);
+    }
+}
+
 static void on_accept(weir_io_t *io, unsigned events)
 {
     weir_listener_t *l = (weir_listener_t *)io;
@@ -124,8 +134,16 @@ static void on_accept(weir_io_t *io, unsigned events)
         socklen_t len = sizeof peer;
         int fd = accept4(io->fd, &peer.sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno == EMFILE || errno == ENFILE)
-                weir_warn("accept: %s (raise the file descriptor limit)", strerror(errno));
+            if ((errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) &&
+                !l->paused) {
+                /* Out of descriptors: the listener stays readable, so stop
+                 * watching it for a moment instead of spinning on it. */
+                weir_warn("accept on entry point %s: %s; pausing accepts for 100 ms",
+                          w->view->snap->cfg->entrypoints[l->ep].name, strerror(errno));
+                weir_loop_del(w->loop, io);
+                l->paused = 1;
+                weir_timer_set(w->loop, &l->resume, 100, resume_accept);
+            }
             return;
         }
         weir_conn_accept(w, fd, &peer.sa, len, l->ep);
@@ -140,7 +158,9 @@ static void close_listeners(weir_worker_t *w)
             continue;
         /* Serve what already sits in the accept queue before closing. */
         on_accept(&l->io, WEIR_EV_READ);
-        weir_loop_del(w->loop, &l->io);
+        weir_timer_stop(&l->resume);
+        if (!l->paused)
+            weir_loop_del(w->loop, &l->io);
         close(l->io.fd);
         l->io.fd = -1;
     }

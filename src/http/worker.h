@@ -33,6 +33,8 @@ typedef struct {
     weir_io_t io;
     weir_worker_t *worker;
     int ep; /* entry point index */
+    int paused;
+    weir_timer_t resume; /* after EMFILE: accept again later */
 } weir_listener_t;
 
 /* Process-wide state shared by workers and the control thread. */
