@@ -2,7 +2,9 @@
 #include "core/buf.h"
 
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Blocks kept per thread during a burst; weir_buf_pool_shrink() gives the
  * surplus back when the thread goes quiet. */
@@ -117,4 +119,23 @@ void weir_buf_pool_free(void)
         free(b);
     }
     pool_count = 0;
+}
+
+ssize_t weir_buf_read(weir_buf_t *b, int fd, int *drained)
+{
+    *drained = 0;
+    if (weir_buf_reserve(b, 4096) < 0) {
+        errno = ENOMEM;
+        return -1;
+    }
+    size_t room = weir_buf_room(b);
+    ssize_t n = read(fd, weir_buf_tail(b), room);
+    if (n > 0) {
+        b->end += (uint32_t)n;
+        *drained = (size_t)n < room;
+    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        *drained = 1;
+        weir_buf_release_if_empty(b);
+    }
+    return n;
 }

@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define WEIR_BUF_BLOCK 16384
 
@@ -61,6 +62,12 @@ static inline void weir_buf_release_if_empty(weir_buf_t *b)
     if (b->data && b->start == b->end)
         weir_buf_release(b);
 }
+
+/* Reads once from a non-blocking fd into b, reserving 4 KiB of room first.
+ * Returns the bytes read (> 0), 0 at end of stream, or -1 with errno set
+ * (EAGAIN: nothing to read now; ENOMEM: no buffer). *drained is set when
+ * fewer bytes than the room arrived: the socket is empty for now. */
+ssize_t weir_buf_read(weir_buf_t *b, int fd, int *drained);
 
 /* Frees pooled blocks of the calling thread beyond keep (when it is idle). */
 void weir_buf_pool_shrink(size_t keep);

@@ -47,6 +47,7 @@ typedef struct weir_conn {
     uint8_t state;
     uint8_t rd_ready : 1, wr_ready : 1, rd_eof : 1, closed : 1, keep_alive : 1, hup : 1;
     uint32_t requests; /* served on this connection */
+    uint32_t scanned;  /* bytes of a partial head already searched for its end */
 } weir_conn_t;
 
 /* Request body / response body relay state. Bytes at the front of the

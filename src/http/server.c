@@ -240,6 +240,7 @@ void weir_req_finish(weir_req_t *r, int ok)
     }
     c->state = CONN_HEAD;
     c->requests++;
+    c->scanned = 0;
     weir_buf_release_if_empty(&c->in);
     conn_set_head_timer(c);
     if (weir_buf_len(&c->in))
@@ -412,6 +413,22 @@ static void start_request(weir_conn_t *c, int head_len)
 /* The head stays in c->in until the request is finished: its slices are
  * referenced by r->h1. Body bytes follow it in the same buffer; the proxy
  * consumes the head when it has sent the upstream request head. */
+/* Whether a parse can tell more than "need more": the end of the head has
+ * arrived, or a limit is already exceeded. Searching only the new bytes
+ * keeps a head that trickles in byte by byte linear, not quadratic. */
+static bool head_worth_parsing(weir_conn_t *c, const weir_entrypoint_cfg_t *ep)
+{
+    const char *p = weir_buf_head(&c->in);
+    size_t len = weir_buf_len(&c->in);
+    size_t from = c->scanned > 2 ? c->scanned - 2 : 0;
+    c->scanned = (uint32_t)len;
+    if (len >= 2 && (memmem(p + from, len - from, "\n\r\n", 3) || memmem(p + from, len - from, "\n\n", 2)))
+        return true;
+    if (len > ep->max_header_bytes)
+        return true;
+    return len > WEIR_H1_MAX_LINE_BYTES && !memchr(p, '\n', WEIR_H1_MAX_LINE_BYTES + 1);
+}
+
 static void conn_read_head(weir_conn_t *c)
 {
     const weir_entrypoint_cfg_t *ep = NULL;
@@ -426,6 +443,8 @@ static void conn_read_head(weir_conn_t *c)
             }
             if (!ep)
                 ep = conn_ep(c, c->req->view);
+            if (!head_worth_parsing(c, ep))
+                goto more;
             weir_h1_limits_t lim = {WEIR_H1_MAX_LINE_BYTES, ep->max_header_bytes,
                                     WEIR_H1_MAX_HEADERS};
             int n = weir_h1_parse_request(weir_buf_head(&c->in), weir_buf_len(&c->in), &c->req->h1,
@@ -439,21 +458,17 @@ static void conn_read_head(weir_conn_t *c)
                 return;
             }
         }
+    more:
         if (c->rd_eof) {
             conn_close(c);
             return;
         }
         if (!c->rd_ready)
             return;
-        if (weir_buf_reserve(&c->in, 4096) < 0) {
-            conn_close(c);
-            return;
-        }
-        size_t room = weir_buf_room(&c->in);
-        ssize_t n = read(c->io.fd, weir_buf_tail(&c->in), room);
+        int drained;
+        ssize_t n = weir_buf_read(&c->in, c->io.fd, &drained);
         if (n > 0) {
-            c->in.end += (uint32_t)n;
-            if ((size_t)n < room && !c->hup)
+            if (drained && !c->hup)
                 c->rd_ready = 0;
             if (c->requests && weir_buf_len(&c->in) == (size_t)n) {
                 /* First bytes of a new request: the read timeout starts now. */
@@ -470,7 +485,6 @@ static void conn_read_head(weir_conn_t *c)
         }
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
             c->rd_ready = 0;
-            weir_buf_release_if_empty(&c->in);
             return;
         }
         if (errno != EINTR) {
@@ -527,13 +541,10 @@ void weir_conn_want_body(weir_conn_t *c)
         return;
     const weir_entrypoint_cfg_t *e = conn_ep(c, c->req->view);
     while (c->rd_ready && !c->rd_eof) {
-        if (weir_buf_reserve(&c->in, 4096) < 0)
-            return;
-        size_t room = weir_buf_room(&c->in);
-        ssize_t n = read(c->io.fd, weir_buf_tail(&c->in), room);
+        int drained;
+        ssize_t n = weir_buf_read(&c->in, c->io.fd, &drained);
         if (n > 0) {
-            c->in.end += (uint32_t)n;
-            if ((size_t)n < room && !c->hup)
+            if (drained && !c->hup)
                 c->rd_ready = 0;
             if (e->read_timeout_ms > 0 && (c->state == CONN_ACTIVE || c->state == CONN_DISCARD))
                 weir_timer_set(c->worker->loop, &c->timer, e->read_timeout_ms, conn_timeout);

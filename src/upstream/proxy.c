@@ -236,21 +236,17 @@ static ssize_t up_recv(weir_upconn_t *u)
 {
     if (!u->rd_ready || u->rd_eof)
         return u->rd_eof ? -1 : 0;
-    if (weir_buf_reserve(&u->in, 4096) < 0)
-        return -1;
-    size_t room = weir_buf_room(&u->in);
-    ssize_t n = read(u->io.fd, weir_buf_tail(&u->in), room);
+    int drained;
+    ssize_t n = weir_buf_read(&u->in, u->io.fd, &drained);
     if (n > 0) {
-        u->in.end += (uint32_t)n;
         u->got_bytes = 1;
-        if ((size_t)n < room && !u->hup)
+        if (drained && !u->hup)
             u->rd_ready = 0; /* drained, unless a FIN is still to be read */
         return n;
     }
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
         if (errno != EINTR)
             u->rd_ready = 0;
-        weir_buf_release_if_empty(&u->in);
         return 0;
     }
     u->rd_eof = 1;
