@@ -324,3 +324,34 @@ def test_idle_pooled_connections_close_after_idle_conn_timeout(weir, origin, fre
     # The next request simply opens a new connection.
     assert request(free_port, "GET", "/").status == 200
     assert o.accepted == 2
+
+
+CHUNKED_WITH_TRAILERS = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Checksum\r\n"
+                         b"\r\n5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\nX-Checksum: abc123\r\n\r\n")
+
+
+def test_trailers_of_a_chunked_response_reach_an_http_1_1_client(weir, origin, free_port):
+    w, o = start(weir, origin, free_port)
+    o.route("/trailers", Reply(raw=CHUNKED_WITH_TRAILERS))
+    with Conn(free_port) as c:
+        c.send(build_request("GET", "/trailers", host="t.test"))
+        version, status, reason, headers = c.read_head()
+        names = {n.lower(): v for n, v in headers}
+        assert status == 200
+        assert names.get("transfer-encoding", "").lower() == "chunked"
+        raw = c.read_until(b"\r\n\r\n")
+        assert b"hello" in raw and b", world" in raw
+        assert raw.endswith(b"0\r\nX-Checksum: abc123\r\n\r\n")
+
+
+def test_chunked_response_is_decoded_for_an_http_1_0_client(weir, origin, free_port):
+    w, o = start(weir, origin, free_port)
+    o.route("/trailers", Reply(raw=CHUNKED_WITH_TRAILERS))
+    with Conn(free_port) as c:
+        c.send(b"GET /trailers HTTP/1.0\r\nHost: legacy.test\r\n\r\n")
+        version, status, reason, headers = c.read_head()
+        names = {n.lower() for n, v in headers}
+        assert status == 200
+        assert "transfer-encoding" not in names
+        assert "content-length" not in names
+        assert c.read_to_eof() == b"hello, world"
