@@ -240,3 +240,49 @@ def test_reload_keeps_open_connections_and_in_flight_requests(weir, origin, free
         t.join(15 * SLOW)
     assert result["resp"].status == 200
     assert result["resp"].body == b"slow but fine\n"
+
+
+def test_reloads_under_load_lose_no_request(weir, origin, free_port, tmp_path):
+    # Eight keep-alive clients send requests through weir to an origin while
+    # the configuration is reloaded again and again (SIGHUP): every request gets
+    # its 200, and the pool keeps its warm origin connections across reloads.
+    o = origin("o")
+    o.default = Reply(200, "steady\n")
+    services = f"""
+        services:
+          o:
+            loadBalancer:
+              servers:
+                - url: "{o.url}"
+        """
+    w, dyn = start_watched(weir, free_port, tmp_path,
+                           route_yaml(("r", "/steady", "o"), services=services))
+    per_client = 200 if SANITIZED else 500
+    results = []
+    lock = threading.Lock()
+
+    def client():
+        statuses = []
+        try:
+            with Conn(free_port) as c:
+                for _ in range(per_client):
+                    statuses.append(c.request("GET", "/steady").status)
+        except OSError as e:
+            statuses.append(repr(e))
+        with lock:
+            results.extend(statuses)
+
+    threads = [threading.Thread(target=client) for _ in range(8)]
+    for t in threads:
+        t.start()
+    hups = 0
+    while any(t.is_alive() for t in threads) and hups < 200:
+        os.kill(w.pid, signal.SIGHUP)
+        hups += 1
+        time.sleep(0.01)
+    for t in threads:
+        t.join(60 * SLOW)
+    assert len(results) == 8 * per_client
+    assert all(s == 200 for s in results), [s for s in results if s != 200][:5]
+    assert hups >= 5, "the clients finished before the reloads could overlap them"
+    assert w.proc.poll() is None
