@@ -29,8 +29,7 @@ static weir_router_table_t *host_table(size_t n)
             exit(1);
         }
     }
-    if (weir_router_table_build(t) != 0)
-        exit(1);
+    if (weir_router_table_build(t) != 0) exit(1);
     return t;
 }
 
@@ -56,8 +55,7 @@ static double run(const weir_router_table_t *t, char (*hosts)[64], size_t nhosts
         double ns = (now_ns() - start) / MATCHES;
         if (sink == 1) /* keep the loop */
             puts("");
-        if (ns < best)
-            best = ns;
+        if (ns < best) best = ns;
     }
     return best;
 }

@@ -73,8 +73,7 @@ static void try_kind(const char *text, weir_rule_kind_t kind)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char *text = malloc(size + 1);
-    if (!text)
-        return 0;
+    if (!text) return 0;
     memcpy(text, data, size);
     text[size] = '\0';
     try_kind(text, WEIR_RULE_HTTP);

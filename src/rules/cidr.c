@@ -16,12 +16,10 @@ static const uint8_t v4_mapped_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff,
  * leading zero, at most max. */
 static int parse_bits(const char *s, int max)
 {
-    if (!*s || (s[0] == '0' && s[1]) || strlen(s) > 3)
-        return -1;
+    if (!*s || (s[0] == '0' && s[1]) || strlen(s) > 3) return -1;
     int v = 0;
     for (; *s; s++) {
-        if (*s < '0' || *s > '9')
-            return -1;
+        if (*s < '0' || *s > '9') return -1;
         v = v * 10 + (*s - '0');
     }
     return v <= max ? v : -1;
@@ -33,8 +31,7 @@ static void mask_host_bits(weir_cidr_t *c)
     size_t n = c->family == AF_INET ? 4 : 16;
     for (size_t i = 0; i < n; i++) {
         int keep = (int)c->bits - (int)(i * 8);
-        if (keep >= 8)
-            continue;
+        if (keep >= 8) continue;
         c->addr[i] &= keep <= 0 ? 0 : (uint8_t)(0xff << (8 - keep));
     }
 }
@@ -42,12 +39,10 @@ static void mask_host_bits(weir_cidr_t *c)
 int weir_cidr_parse(const char *text, weir_cidr_t *out)
 {
     char ip[64];
-    if (!text)
-        return -1;
+    if (!text) return -1;
     const char *slash = strchr(text, '/');
     size_t iplen = slash ? (size_t)(slash - text) : strlen(text);
-    if (iplen == 0 || iplen >= sizeof(ip))
-        return -1;
+    if (iplen == 0 || iplen >= sizeof(ip)) return -1;
     memcpy(ip, text, iplen);
     ip[iplen] = '\0';
 
@@ -64,8 +59,7 @@ int weir_cidr_parse(const char *text, weir_cidr_t *out)
     }
     if (slash) {
         int bits = parse_bits(slash + 1, c.bits);
-        if (bits < 0)
-            return -1;
+        if (bits < 0) return -1;
         c.bits = (uint8_t)bits;
     }
     if (c.family == AF_INET6 && c.bits >= 96 &&
@@ -84,8 +78,7 @@ bool weir_cidr_contains(const weir_cidr_t *c, const struct sockaddr *sa)
 {
     const uint8_t *a;
     int family;
-    if (!c || !sa)
-        return false;
+    if (!c || !sa) return false;
     if (sa->sa_family == AF_INET) {
         a = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
         family = AF_INET;
@@ -99,14 +92,11 @@ bool weir_cidr_contains(const weir_cidr_t *c, const struct sockaddr *sa)
     } else {
         return false;
     }
-    if (family != c->family)
-        return false;
+    if (family != c->family) return false;
     size_t whole = c->bits / 8;
-    if (memcmp(a, c->addr, whole) != 0)
-        return false;
+    if (memcmp(a, c->addr, whole) != 0) return false;
     unsigned rest = c->bits % 8;
-    if (rest == 0)
-        return true;
+    if (rest == 0) return true;
     uint8_t mask = (uint8_t)(0xff << (8 - rest));
     return (a[whole] & mask) == c->addr[whole];
 }

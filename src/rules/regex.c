@@ -35,8 +35,7 @@ static void init_once(void)
 {
     pthread_key_create(&md_key, free_md);
     match_ctx = pcre2_match_context_create(NULL);
-    if (match_ctx)
-        pcre2_set_match_limit(match_ctx, MATCH_LIMIT);
+    if (match_ctx) pcre2_set_match_limit(match_ctx, MATCH_LIMIT);
 }
 
 /* One match block per thread, freed at thread exit by the key's destructor.
@@ -44,12 +43,10 @@ static void init_once(void)
  * too-small ovector as rc 0, which is all we look at. */
 static pcre2_match_data *thread_match_data(void)
 {
-    if (thread_md)
-        return thread_md;
+    if (thread_md) return thread_md;
     pthread_once(&once, init_once);
     thread_md = pcre2_match_data_create(1, NULL);
-    if (thread_md)
-        pthread_setspecific(md_key, thread_md);
+    if (thread_md) pthread_setspecific(md_key, thread_md);
     return thread_md;
 }
 
@@ -77,8 +74,7 @@ int weir_regex_compile(const char *pattern, size_t len, unsigned flags, weir_reg
     }
     pcre2_set_parens_nest_limit(cc, PARENS_NEST_LIMIT);
     uint32_t opts = PCRE2_UTF | PCRE2_MATCH_INVALID_UTF;
-    if (flags & WEIR_REGEX_CASELESS)
-        opts |= PCRE2_CASELESS;
+    if (flags & WEIR_REGEX_CASELESS) opts |= PCRE2_CASELESS;
     int code;
     PCRE2_SIZE off = 0;
     pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, len, opts, &code, &off, cc);
@@ -105,18 +101,15 @@ int weir_regex_compile(const char *pattern, size_t len, unsigned flags, weir_reg
 bool weir_regex_match(const weir_regex_t *re, const char *subject, size_t len)
 {
     pcre2_match_data *md = thread_match_data();
-    if (!md)
-        return false;
-    if (!subject)
-        subject = "";
+    if (!md) return false;
+    if (!subject) subject = "";
     int rc = pcre2_match(re->code, (PCRE2_SPTR)subject, len, 0, 0, md, match_ctx);
     return rc >= 0;
 }
 
 void weir_regex_free(weir_regex_t *re)
 {
-    if (!re)
-        return;
+    if (!re) return;
     pcre2_code_free(re->code);
     free(re);
 }

@@ -58,8 +58,7 @@ weir_router_table_t *weir_router_table_new(void)
     return calloc(1, sizeof(weir_router_table_t));
 }
 
-int weir_router_table_add(weir_router_table_t *t, weir_rule_t *rule, int64_t priority,
-                          void *value)
+int weir_router_table_add(weir_router_table_t *t, weir_rule_t *rule, int64_t priority, void *value)
 {
     if (!t || !rule) {
         errno = EINVAL;
@@ -75,8 +74,7 @@ int weir_router_table_add(weir_router_table_t *t, weir_rule_t *rule, int64_t pri
         t->routes = r;
         t->cap = cap;
     }
-    if (t->n == 0)
-        t->kind = weir_rule_kind(rule);
+    if (t->n == 0) t->kind = weir_rule_kind(rule);
     t->routes[t->n] = (route_t){rule, priority, value, t->n};
     t->n++;
     t->built = false;
@@ -86,8 +84,7 @@ int weir_router_table_add(weir_router_table_t *t, weir_rule_t *rule, int64_t pri
 static int cmp_route(const void *a, const void *b)
 {
     const route_t *x = a, *y = b;
-    if (x->priority != y->priority)
-        return x->priority > y->priority ? -1 : 1;
+    if (x->priority != y->priority) return x->priority > y->priority ? -1 : 1;
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
@@ -106,8 +103,7 @@ static const slot_t *find_slot(const weir_router_table_t *t, weir_slice_t key, u
 {
     for (size_t i = h & t->mask;; i = (i + 1) & t->mask) {
         const slot_t *s = &t->slots[i];
-        if (s->count == 0)
-            return NULL;
+        if (s->count == 0) return NULL;
         if (s->hash == h && s->key_len == key.len && memcmp(s->key, key.ptr, key.len) == 0)
             return s;
     }
@@ -125,8 +121,7 @@ static uint32_t claim_slot(weir_router_table_t *t, weir_slice_t key)
             *s = (slot_t){h, key.ptr, (uint32_t)key.len, 0, 0};
             break;
         }
-        if (s->hash == h && s->key_len == key.len && memcmp(s->key, key.ptr, key.len) == 0)
-            break;
+        if (s->hash == h && s->key_len == key.len && memcmp(s->key, key.ptr, key.len) == 0) break;
     }
     t->slots[i].count++;
     return (uint32_t)i;
@@ -148,8 +143,7 @@ static int build_index(weir_router_table_t *t, uint32_t *slot_of)
     t->slots = calloc(nslots, sizeof(*t->slots));
     t->general = malloc((t->n ? t->n : 1) * sizeof(*t->general));
     t->host_ranks = malloc((t->n ? t->n : 1) * sizeof(*t->host_ranks));
-    if (!t->slots || !t->general || !t->host_ranks)
-        return -1;
+    if (!t->slots || !t->general || !t->host_ranks) return -1;
     t->mask = nslots - 1;
     for (size_t i = 0; i < t->n; i++) {
         weir_slice_t key;
@@ -167,8 +161,7 @@ static int build_index(weir_router_table_t *t, uint32_t *slot_of)
         t->slots[i].count = 0; /* refilled below */
     }
     for (size_t i = 0; i < t->n; i++) {
-        if (slot_of[i] == UINT32_MAX)
-            continue;
+        if (slot_of[i] == UINT32_MAX) continue;
         slot_t *s = &t->slots[slot_of[i]];
         t->host_ranks[s->first + s->count++] = (uint32_t)i;
     }
@@ -182,8 +175,7 @@ int weir_router_table_build(weir_router_table_t *t)
         return -1;
     }
     free_index(t);
-    if (t->n > 1)
-        qsort(t->routes, t->n, sizeof(*t->routes), cmp_route);
+    if (t->n > 1) qsort(t->routes, t->n, sizeof(*t->routes), cmp_route);
     uint32_t *slot_of = malloc((t->n ? t->n : 1) * sizeof(*slot_of));
     int rc = slot_of ? build_index(t, slot_of) : -1;
     free(slot_of);
@@ -198,8 +190,7 @@ int weir_router_table_build(weir_router_table_t *t)
 
 void *weir_router_table_match(const weir_router_table_t *t, const weir_rule_req_t *req)
 {
-    if (!t || !t->built || t->n == 0)
-        return NULL;
+    if (!t || !t->built || t->n == 0) return NULL;
     weir_rule_ctx_t ctx;
     weir_rule_ctx_init(&ctx, req);
     weir_slice_t key = t->kind == WEIR_RULE_TCP ? ctx.sni : ctx.host;
@@ -217,8 +208,7 @@ void *weir_router_table_match(const weir_router_table_t *t, const weir_rule_req_
     while (ih < nh || ig < ng) {
         uint32_t rank = (ig >= ng || (ih < nh && hr[ih] < gr[ig])) ? hr[ih++] : gr[ig++];
         const route_t *r = &t->routes[rank];
-        if (weir_rule_match_ctx(r->rule, &ctx))
-            return r->value;
+        if (weir_rule_match_ctx(r->rule, &ctx)) return r->value;
     }
     return NULL;
 }
@@ -230,8 +220,7 @@ size_t weir_router_table_size(const weir_router_table_t *t)
 
 void weir_router_table_free(weir_router_table_t *t)
 {
-    if (!t)
-        return;
+    if (!t) return;
     for (size_t i = 0; i < t->n; i++)
         weir_rule_free(t->routes[i].rule);
     free(t->routes);

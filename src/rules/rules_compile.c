@@ -110,8 +110,7 @@ static void free_str(str_t *s)
 
 static void free_node(node_t *n)
 {
-    if (!n)
-        return;
+    if (!n) return;
     switch (n->kind) {
     case N_LEAF:
         free_str(&n->u.leaf.a);
@@ -134,8 +133,7 @@ static void free_node(node_t *n)
 static node_t *new_node(node_kind_t kind)
 {
     node_t *n = calloc(1, sizeof(*n));
-    if (n)
-        n->kind = kind;
+    if (n) n->kind = kind;
     return n;
 }
 
@@ -144,8 +142,7 @@ static int list_push(node_t *list, node_t *kid)
     if (list->u.list.n == list->u.list.cap) {
         size_t cap = list->u.list.cap ? list->u.list.cap * 2 : 4;
         node_t **k = realloc(list->u.list.kids, cap * sizeof(*k));
-        if (!k)
-            return -1;
+        if (!k) return -1;
         list->u.list.kids = k;
         list->u.list.cap = cap;
     }
@@ -185,13 +182,11 @@ typedef struct {
 
 /* Records the first error only: later ones are usually consequences. */
 __attribute__((format(printf, 3, 4))) static void fail(parser_t *p, size_t off, const char *fmt,
-                                                        ...)
+                                                       ...)
 {
-    if (p->failed)
-        return;
+    if (p->failed) return;
     p->failed = true;
-    if (!p->err)
-        return;
+    if (!p->err) return;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(p->err->msg, sizeof(p->err->msg), fmt, ap);
@@ -227,8 +222,7 @@ static void describe(const parser_t *p, const token_t *t, char *buf, size_t cap)
 static void fail_found(parser_t *p, const char *what)
 {
     char found[64];
-    if (p->tok.kind == T_ERROR)
-        return;
+    if (p->tok.kind == T_ERROR) return;
     describe(p, &p->tok, found, sizeof(found));
     fail(p, p->tok.off, "%s, found %s", what, found);
 }
@@ -255,12 +249,9 @@ static size_t scan_string(parser_t *p, size_t off)
     char quote = p->s[off];
     for (size_t i = off + 1; i < p->len; i++) {
         char c = p->s[i];
-        if (c == quote)
-            return i - off + 1;
-        if (quote == '"' && c == '\n')
-            break;
-        if (quote == '"' && c == '\\')
-            i++;
+        if (c == quote) return i - off + 1;
+        if (quote == '"' && c == '\n') break;
+        if (quote == '"' && c == '\\') i++;
     }
     fail(p, off, "unterminated string");
     return 0;
@@ -279,37 +270,51 @@ static void lex_error(parser_t *p, size_t off)
         fail(p, off, "unexpected byte 0x%02x", c);
 }
 
+/* Scans the token at pos into t (t->off set, t->len 1 on entry). */
+static void scan_token(parser_t *p, token_t *t)
+{
+    const char *c = p->s + t->off;
+    size_t rest = p->len - t->off;
+    switch (*c) {
+    case '(':
+        t->kind = T_LPAREN;
+        return;
+    case ')':
+        t->kind = T_RPAREN;
+        return;
+    case ',':
+        t->kind = T_COMMA;
+        return;
+    case '!':
+        t->kind = T_NOT;
+        return;
+    case '`':
+    case '"':
+        t->len = scan_string(p, t->off);
+        t->kind = t->len ? T_STRING : T_ERROR;
+        return;
+    }
+    if ((*c == '&' || *c == '|') && rest > 1 && c[1] == *c) {
+        t->kind = *c == '&' ? T_AND : T_OR;
+        t->len = 2;
+    } else if (is_ident_start(*c)) {
+        while (t->len < rest && is_ident(c[t->len]))
+            t->len++;
+        t->kind = T_IDENT;
+    } else {
+        lex_error(p, t->off);
+        t->kind = T_ERROR;
+    }
+}
+
 static void next(parser_t *p)
 {
     while (p->pos < p->len && is_space(p->s[p->pos]))
         p->pos++;
     token_t t = {T_EOF, p->pos, 0};
     if (p->pos < p->len) {
-        const char *c = p->s + p->pos;
-        size_t rest = p->len - p->pos;
         t.len = 1;
-        if (*c == '(')
-            t.kind = T_LPAREN;
-        else if (*c == ')')
-            t.kind = T_RPAREN;
-        else if (*c == ',')
-            t.kind = T_COMMA;
-        else if (*c == '!')
-            t.kind = T_NOT;
-        else if (*c == '&' && rest > 1 && c[1] == '&')
-            t.kind = T_AND, t.len = 2;
-        else if (*c == '|' && rest > 1 && c[1] == '|')
-            t.kind = T_OR, t.len = 2;
-        else if (*c == '`' || *c == '"')
-            t.len = scan_string(p, t.off), t.kind = t.len ? T_STRING : T_ERROR;
-        else if (is_ident_start(*c)) {
-            while (t.len < rest && is_ident(c[t.len]))
-                t.len++;
-            t.kind = T_IDENT;
-        } else {
-            lex_error(p, t.off);
-            t.kind = T_ERROR;
-        }
+        scan_token(p, &t);
     }
     p->tok = t;
     if (t.kind == T_ERROR)
@@ -322,12 +327,9 @@ static void next(parser_t *p)
 
 static int hexdigit(char c)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
     return -1;
 }
 
@@ -359,31 +361,21 @@ static size_t put_utf8(char *o, uint32_t cp)
 static long read_digits(const char *s, size_t avail, size_t n, int base)
 {
     long v = 0;
-    if (avail < n)
-        return -1;
+    if (avail < n) return -1;
     for (size_t i = 0; i < n; i++) {
         int d = hexdigit(s[i]);
-        if (d < 0 || d >= base)
-            return -1;
+        if (d < 0 || d >= base) return -1;
         v = v * base + d;
     }
     return v;
 }
 
-static const char *simple_escape(char c)
+/* The one-character escapes of Go string literals; -1 for any other. */
+static int simple_escape(char c)
 {
-    switch (c) {
-    case 'a': return "\a";
-    case 'b': return "\b";
-    case 'f': return "\f";
-    case 'n': return "\n";
-    case 'r': return "\r";
-    case 't': return "\t";
-    case 'v': return "\v";
-    case '\\': return "\\";
-    case '"': return "\"";
-    default: return NULL;
-    }
+    static const char from[] = "abfnrtv\\\"", to[] = "\a\b\f\n\r\t\v\\\"";
+    const char *p = c ? strchr(from, c) : NULL;
+    return p ? to[p - from] : -1;
 }
 
 /* Decodes one escape at s[i] (just after the backslash) into o. Returns the
@@ -393,9 +385,9 @@ static int decode_escape(parser_t *p, size_t *i, size_t end, char *o)
     size_t at = *i - 1; /* the backslash, for error offsets */
     const char *s = p->s + *i;
     size_t avail = end - *i;
-    const char *simple = simple_escape(*s);
-    if (simple) {
-        *o = *simple;
+    int simple = simple_escape(*s);
+    if (simple >= 0) {
+        *o = (char)simple;
         *i += 1;
         return 1;
     }
@@ -413,11 +405,17 @@ static int decode_escape(parser_t *p, size_t *i, size_t end, char *o)
         v = read_digits(s + 1, avail - 1, 8, 16);
         *i += 9;
         break;
-    case '0': case '1': case '2': case '3': case '4': case '5': case '6': case '7':
+    case '0':
+    case '1':
+    case '2':
+    case '3':
+    case '4':
+    case '5':
+    case '6':
+    case '7':
         v = read_digits(s, avail, 3, 8);
         *i += 3;
-        if (v > 255)
-            v = -1;
+        if (v > 255) v = -1;
         break;
     default:
         fail(p, at, "unknown escape sequence '\\%c'", *s > 0x20 && *s < 0x7f ? *s : '?');
@@ -461,8 +459,7 @@ static int decode_string(parser_t *p, const token_t *t, str_t *out)
             o += (size_t)n;
             continue;
         }
-        if (c != '\r' || p->s[t->off] != '`')
-            buf[o++] = c;
+        if (c != '\r' || p->s[t->off] != '`') buf[o++] = c;
         i++;
     }
     buf[o] = '\0';
@@ -484,8 +481,7 @@ static char lower(char c)
 static size_t edit_distance(const char *a, size_t la, const char *b, size_t lb)
 {
     size_t d[33][33];
-    if (la > 32 || lb > 32)
-        return SIZE_MAX;
+    if (la > 32 || lb > 32) return SIZE_MAX;
     for (size_t i = 0; i <= la; i++)
         d[i][0] = i;
     for (size_t j = 0; j <= lb; j++)
@@ -494,10 +490,8 @@ static size_t edit_distance(const char *a, size_t la, const char *b, size_t lb)
         for (size_t j = 1; j <= lb; j++) {
             size_t cost = lower(a[i - 1]) != lower(b[j - 1]);
             size_t best = d[i - 1][j - 1] + cost;
-            if (d[i - 1][j] + 1 < best)
-                best = d[i - 1][j] + 1;
-            if (d[i][j - 1] + 1 < best)
-                best = d[i][j - 1] + 1;
+            if (d[i - 1][j] + 1 < best) best = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < best) best = d[i][j - 1] + 1;
             if (i > 1 && j > 1 && lower(a[i - 1]) == lower(b[j - 2]) &&
                 lower(a[i - 2]) == lower(b[j - 1]) && d[i - 2][j - 2] + 1 < best)
                 best = d[i - 2][j - 2] + 1;
@@ -518,17 +512,14 @@ static void fail_unknown(parser_t *p, const token_t *name)
     const matcher_def_t *best = NULL;
     size_t best_d = SIZE_MAX;
     for (size_t i = 0; i < NUM_MATCHERS; i++) {
-        if (!(matchers[i].kinds & kind_bit(p->kind)))
-            continue;
+        if (!(matchers[i].kinds & kind_bit(p->kind))) continue;
         size_t d = edit_distance(s, name->len, matchers[i].name, strlen(matchers[i].name));
-        if (d < best_d)
-            best = &matchers[i], best_d = d;
+        if (d < best_d) best = &matchers[i], best_d = d;
     }
     int shown = (int)(name->len > 40 ? 40 : name->len);
     size_t limit = 1 + name->len / 4;
     if (best && best_d <= (limit > 3 ? 3 : limit))
-        fail(p, name->off, "unknown matcher \"%.*s\" (did you mean \"%s\"?)", shown, s,
-             best->name);
+        fail(p, name->off, "unknown matcher \"%.*s\" (did you mean \"%s\"?)", shown, s, best->name);
     else
         fail(p, name->off, "unknown matcher \"%.*s\"", shown, s);
 }
@@ -539,8 +530,7 @@ static const matcher_def_t *lookup_matcher(parser_t *p, const token_t *name)
         const matcher_def_t *m = &matchers[i];
         if (strlen(m->name) != name->len || strncasecmp(m->name, p->s + name->off, name->len))
             continue;
-        if (m->kinds & kind_bit(p->kind))
-            return m;
+        if (m->kinds & kind_bit(p->kind)) return m;
         fail(p, name->off, "matcher %s is only valid in %s rules", m->name,
              p->kind == WEIR_RULE_TCP ? "HTTP" : "TCP");
         return NULL;
@@ -567,8 +557,7 @@ static void free_args(args_t *a)
 static bool is_ascii(const str_t *s)
 {
     for (size_t i = 0; i < s->len; i++)
-        if ((unsigned char)s->ptr[i] >= 0x80)
-            return false;
+        if ((unsigned char)s->ptr[i] >= 0x80) return false;
     return true;
 }
 
@@ -598,8 +587,7 @@ static int normalize_host_arg(parser_t *p, const matcher_def_t *def, str_t *h, s
     }
     for (size_t i = 0; i < h->len; i++)
         h->ptr[i] = lower(h->ptr[i]);
-    if (h->len > 1 && h->ptr[h->len - 1] == '.')
-        h->ptr[--h->len] = '\0';
+    if (h->len > 1 && h->ptr[h->len - 1] == '.') h->ptr[--h->len] = '\0';
     if (h->ptr[0] != '[' && count_char(h, ':') >= 2) {
         char *b = malloc(h->len + 3);
         if (!b) {
@@ -619,8 +607,7 @@ static int normalize_host_arg(parser_t *p, const matcher_def_t *def, str_t *h, s
 static int normalize_path_arg(parser_t *p, str_t *s, size_t off)
 {
     if (s->ptr[0] != '/') {
-        fail(p, off, "path \"%.*s\" must start with '/'", (int)(s->len > 40 ? 40 : s->len),
-             s->ptr);
+        fail(p, off, "path \"%.*s\" must start with '/'", (int)(s->len > 40 ? 40 : s->len), s->ptr);
         return -1;
     }
     int n = weir_path_routing(weir_slice(s->ptr, s->len), s->ptr, s->len);
@@ -629,24 +616,22 @@ static int normalize_path_arg(parser_t *p, str_t *s, size_t off)
     return 0;
 }
 
-static int compile_regex(parser_t *p, const matcher_def_t *def, args_t *a, size_t i,
-                         unsigned flags, weir_regex_t **out)
+static int compile_regex(parser_t *p, const matcher_def_t *def, args_t *a, size_t i, unsigned flags,
+                         weir_regex_t **out)
 {
     char msg[160];
     size_t erroff;
     if (weir_regex_compile(a->v[i].ptr, a->v[i].len, flags, out, msg, sizeof(msg), &erroff) == 0)
         return 0;
     size_t off = a->off[i];
-    if (a->raw[i] && erroff <= a->v[i].len)
-        off += 1 + erroff;
+    if (a->raw[i] && erroff <= a->v[i].len) off += 1 + erroff;
     fail(p, off, "invalid regexp in %s: %s", def->name, msg);
     return -1;
 }
 
 static int compile_client_ip(parser_t *p, args_t *a, weir_cidr_t *out)
 {
-    if (strlen(a->v[0].ptr) == a->v[0].len && weir_cidr_parse(a->v[0].ptr, out) == 0)
-        return 0;
+    if (strlen(a->v[0].ptr) == a->v[0].len && weir_cidr_parse(a->v[0].ptr, out) == 0) return 0;
     fail(p, a->off[0], "invalid IP or CIDR \"%.*s\" in ClientIP",
          (int)(a->v[0].len > 60 ? 60 : a->v[0].len), a->v[0].ptr);
     return -1;
@@ -665,8 +650,7 @@ static int build_leaf(parser_t *p, const matcher_def_t *def, args_t *a, leaf_t *
     switch (def->id) {
     case M_HOST:
     case M_HOST_SNI:
-        if (normalize_host_arg(p, def, &a->v[0], a->off[0]) < 0)
-            return -1;
+        if (normalize_host_arg(p, def, &a->v[0], a->off[0]) < 0) return -1;
         take(a, 0, &l->a);
         return 0;
     case M_HOST_REGEXP:
@@ -678,23 +662,22 @@ static int build_leaf(parser_t *p, const matcher_def_t *def, args_t *a, leaf_t *
         return compile_regex(p, def, a, 0, WEIR_REGEX_CASELESS, &l->re);
     case M_PATH:
     case M_PATH_PREFIX:
-        if (normalize_path_arg(p, &a->v[0], a->off[0]) < 0)
-            return -1;
+        if (normalize_path_arg(p, &a->v[0], a->off[0]) < 0) return -1;
         take(a, 0, &l->a);
         return 0;
     case M_PATH_REGEXP:
         return compile_regex(p, def, a, 0, 0, &l->re);
     case M_METHOD:
-        for (size_t i = 0; i < a->v[0].len; i++)
-            if (a->v[0].ptr[i] >= 'a' && a->v[0].ptr[i] <= 'z')
-                a->v[0].ptr[i] = (char)(a->v[0].ptr[i] - ('a' - 'A'));
+        /* The rule's method is upper-cased (gorilla/mux does); the request's
+         * is compared as sent, since methods are case-sensitive. */
+        for (char *c = a->v[0].ptr; *c; c++)
+            if (*c >= 'a' && *c <= 'z') *c = (char)(*c - ('a' - 'A'));
         take(a, 0, &l->a);
         return 0;
     case M_HEADER:
     case M_QUERY:
         take(a, 0, &l->a);
-        if (a->n == 2)
-            take(a, 1, &l->b);
+        if (a->n == 2) take(a, 1, &l->b);
         return 0;
     case M_HEADER_REGEXP:
     case M_QUERY_REGEXP:
@@ -771,13 +754,11 @@ static int parse_args(parser_t *p, const matcher_def_t *def, args_t *a)
         if (a->n < MAX_ARGS) {
             a->off[a->n] = p->tok.off;
             a->raw[a->n] = p->s[p->tok.off] == '`';
-            if (decode_string(p, &p->tok, &a->v[a->n]) < 0)
-                return -1;
+            if (decode_string(p, &p->tok, &a->v[a->n]) < 0) return -1;
         }
         a->n++;
         next(p);
-        if (p->tok.kind == T_RPAREN)
-            break;
+        if (p->tok.kind == T_RPAREN) break;
         if (p->tok.kind == T_EOF) {
             fail(p, p->tok.off, "missing ')' after arguments of %s", def->name);
             return -1;
@@ -797,8 +778,7 @@ static node_t *parse_matcher(parser_t *p)
 {
     token_t name = p->tok;
     const matcher_def_t *def = lookup_matcher(p, &name);
-    if (!def)
-        return NULL;
+    if (!def) return NULL;
     args_t a;
     memset(&a, 0, sizeof(a));
     node_t *n = NULL;
@@ -817,8 +797,7 @@ static node_t *parse_or(parser_t *p);
 
 static bool enter(parser_t *p)
 {
-    if (++p->depth <= MAX_DEPTH)
-        return true;
+    if (++p->depth <= MAX_DEPTH) return true;
     fail(p, p->tok.off, "rule nests too deeply");
     return false;
 }
@@ -829,13 +808,11 @@ static node_t *parse_unary(parser_t *p)
     size_t open = p->tok.off;
     switch (p->tok.kind) {
     case T_NOT:
-        if (!enter(p))
-            return NULL;
+        if (!enter(p)) return NULL;
         next(p);
         e = parse_unary(p);
         p->depth--;
-        if (!e)
-            return NULL;
+        if (!e) return NULL;
         if (!(n = new_node(N_NOT))) {
             free_node(e);
             fail(p, open, "out of memory");
@@ -844,8 +821,7 @@ static node_t *parse_unary(parser_t *p)
         n->u.child = e;
         return n;
     case T_LPAREN:
-        if (!enter(p))
-            return NULL;
+        if (!enter(p)) return NULL;
         next(p);
         e = parse_or(p);
         p->depth--;
@@ -870,12 +846,10 @@ static node_t *parse_unary(parser_t *p)
 }
 
 /* One level of a binary operator: sub (op sub)* as an n-ary node. */
-static node_t *parse_chain(parser_t *p, tok_kind_t op, node_kind_t kind,
-                           node_t *(*sub)(parser_t *))
+static node_t *parse_chain(parser_t *p, tok_kind_t op, node_kind_t kind, node_t *(*sub)(parser_t *))
 {
     node_t *first = sub(p);
-    if (!first || p->tok.kind != op)
-        return first;
+    if (!first || p->tok.kind != op) return first;
     node_t *list = new_node(kind);
     if (!list || list_push(list, first) < 0) {
         free(list);
@@ -887,8 +861,7 @@ static node_t *parse_chain(parser_t *p, tok_kind_t op, node_kind_t kind,
         next(p);
         node_t *k = sub(p);
         if (!k || list_push(list, k) < 0) {
-            if (k)
-                fail(p, p->tok.off, "out of memory");
+            if (k) fail(p, p->tok.off, "out of memory");
             free_node(k);
             free_node(list);
             return NULL;
@@ -939,8 +912,7 @@ int weir_rule_compile(const char *text, weir_rule_kind_t kind, weir_rule_t **out
     p.err = err;
     *out = NULL;
     node_t *root = parse_rule(&p);
-    if (!root)
-        return -1;
+    if (!root) return -1;
     weir_rule_t *r = malloc(sizeof(*r));
     if (!r) {
         free_node(root);
@@ -955,8 +927,7 @@ int weir_rule_compile(const char *text, weir_rule_kind_t kind, weir_rule_t **out
 
 void weir_rule_free(weir_rule_t *rule)
 {
-    if (!rule)
-        return;
+    if (!rule) return;
     free_node(rule->root);
     free(rule);
 }
@@ -969,8 +940,7 @@ weir_rule_kind_t weir_rule_kind(const weir_rule_t *rule)
 int64_t weir_rule_default_priority(const char *text, weir_rule_kind_t kind)
 {
     static const char catch_all[] = "HostSNI(`*`)";
-    if (!text)
-        return 0;
+    if (!text) return 0;
     size_t len = strlen(text);
     if (kind == WEIR_RULE_TCP) {
         const char *s = text, *e = text + len;
@@ -978,20 +948,17 @@ int64_t weir_rule_default_priority(const char *text, weir_rule_kind_t kind)
             s++;
         while (e > s && is_space(e[-1]))
             e--;
-        if ((size_t)(e - s) == sizeof(catch_all) - 1 && memcmp(s, catch_all, e - s) == 0)
-            return -1;
+        if ((size_t)(e - s) == sizeof(catch_all) - 1 && memcmp(s, catch_all, e - s) == 0) return -1;
     }
     return (int64_t)len;
 }
 
 static bool leaf_exact_host(const node_t *n, weir_rule_kind_t kind, weir_slice_t *host)
 {
-    if (n->kind != N_LEAF)
-        return false;
+    if (n->kind != N_LEAF) return false;
     matcher_id_t want = kind == WEIR_RULE_TCP ? M_HOST_SNI : M_HOST;
     const leaf_t *l = &n->u.leaf;
-    if (l->id != want || l->a.ptr[0] == '*')
-        return false;
+    if (l->id != want || l->a.ptr[0] == '*') return false;
     *host = weir_slice(l->a.ptr, l->a.len);
     return true;
 }
@@ -999,11 +966,9 @@ static bool leaf_exact_host(const node_t *n, weir_rule_kind_t kind, weir_slice_t
 bool weir_rule_exact_host(const weir_rule_t *rule, weir_slice_t *host)
 {
     const node_t *root = rule->root;
-    if (root->kind != N_AND)
-        return leaf_exact_host(root, rule->kind, host);
+    if (root->kind != N_AND) return leaf_exact_host(root, rule->kind, host);
     for (size_t i = 0; i < root->u.list.n; i++)
-        if (leaf_exact_host(root->u.list.kids[i], rule->kind, host))
-            return true;
+        if (leaf_exact_host(root->u.list.kids[i], rule->kind, host)) return true;
     return false;
 }
 
@@ -1018,8 +983,7 @@ static bool match_header(const leaf_t *l, const weir_rule_req_t *r)
 {
     for (size_t i = 0; i < r->num_headers; i++) {
         const weir_header_t *h = &r->headers[i];
-        if (!weir_slice_ieq(h->name, S(&l->a)))
-            continue;
+        if (!weir_slice_ieq(h->name, S(&l->a))) continue;
         if (l->re ? weir_regex_match(l->re, h->value.ptr, h->value.len)
                   : weir_slice_eq(h->value, S(&l->b)))
             return true;
@@ -1037,8 +1001,7 @@ static bool next_query_pair(weir_slice_t *rest, weir_slice_t *key, weir_slice_t 
         weir_slice_t seg = weir_slice(rest->ptr, n);
         rest->ptr += amp ? n + 1 : n;
         rest->len -= amp ? n + 1 : n;
-        if (n == 0 || memchr(seg.ptr, ';', n))
-            continue;
+        if (n == 0 || memchr(seg.ptr, ';', n)) continue;
         const char *eq = memchr(seg.ptr, '=', n);
         size_t klen = eq ? (size_t)(eq - seg.ptr) : n;
         *key = weir_slice(seg.ptr, klen);
@@ -1052,30 +1015,24 @@ static bool match_query(const leaf_t *l, const weir_rule_req_t *r)
 {
     weir_slice_t rest = r->query, key, val;
     char buf[QUERY_VALUE_MAX];
-    if (!rest.ptr)
-        return false;
+    if (!rest.ptr) return false;
     while (next_query_pair(&rest, &key, &val)) {
-        if (!weir_query_component_eq(key, S(&l->a)))
-            continue;
+        if (!weir_query_component_eq(key, S(&l->a))) continue;
         if (!l->re) {
-            if (weir_query_component_eq(val, S(&l->b)))
-                return true;
+            if (weir_query_component_eq(val, S(&l->b))) return true;
             continue;
         }
         int n = weir_query_unescape(val, buf, sizeof(buf));
-        if (n >= 0 && weir_regex_match(l->re, buf, (size_t)n))
-            return true;
+        if (n >= 0 && weir_regex_match(l->re, buf, (size_t)n)) return true;
     }
     return false;
 }
 
 static bool match_alpn(const leaf_t *l, const weir_rule_req_t *r)
 {
-    if (r->alpn.len && weir_slice_eq(r->alpn, S(&l->a)))
-        return true;
+    if (r->alpn.len && weir_slice_eq(r->alpn, S(&l->a))) return true;
     for (size_t i = 0; i < r->num_alpns; i++)
-        if (weir_slice_eq(r->alpns[i], S(&l->a)))
-            return true;
+        if (weir_slice_eq(r->alpns[i], S(&l->a))) return true;
     return false;
 }
 
@@ -1129,13 +1086,11 @@ static bool eval(const node_t *n, weir_rule_ctx_t *ctx)
         return !eval(n->u.child, ctx);
     case N_AND:
         for (size_t i = 0; i < n->u.list.n; i++)
-            if (!eval(n->u.list.kids[i], ctx))
-                return false;
+            if (!eval(n->u.list.kids[i], ctx)) return false;
         return true;
     case N_OR:
         for (size_t i = 0; i < n->u.list.n; i++)
-            if (eval(n->u.list.kids[i], ctx))
-                return true;
+            if (eval(n->u.list.kids[i], ctx)) return true;
         return false;
     }
     return false;

@@ -10,11 +10,9 @@ static inline char lower(char c)
 
 static int hexval(char c)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
+    if (c >= '0' && c <= '9') return c - '0';
     c = lower(c);
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
     return -1;
 }
 
@@ -34,8 +32,7 @@ static weir_slice_t strip_port(weir_slice_t h, bool *bare_v6)
     *bare_v6 = false;
     if (h.len > 0 && h.ptr[0] == '[') {
         const char *close = memchr(h.ptr, ']', h.len);
-        if (close)
-            h.len = (size_t)(close - h.ptr) + 1;
+        if (close) h.len = (size_t)(close - h.ptr) + 1;
         return h;
     }
     size_t colons = count_colons(h);
@@ -51,18 +48,14 @@ int weir_host_normalize(weir_slice_t host, char *out, size_t cap)
 {
     bool bare_v6;
     weir_slice_t h = strip_port(host, &bare_v6);
-    if (h.len > 0 && h.ptr[h.len - 1] == '.')
-        h.len--;
+    if (h.len > 0 && h.ptr[h.len - 1] == '.') h.len--;
     size_t need = h.len + (bare_v6 ? 2 : 0);
-    if (need > cap)
-        return -1;
+    if (need > cap) return -1;
     size_t o = 0;
-    if (bare_v6)
-        out[o++] = '[';
+    if (bare_v6) out[o++] = '[';
     for (size_t i = 0; i < h.len; i++)
         out[o++] = lower(h.ptr[i]);
-    if (bare_v6)
-        out[o++] = ']';
+    if (bare_v6) out[o++] = ']';
     return (int)o;
 }
 
@@ -86,22 +79,19 @@ int weir_path_routing(weir_slice_t path, char *out, size_t cap)
             lo = hexval(path.ptr[i + 2]);
         }
         if (hi < 0 || lo < 0) {
-            if (o >= cap)
-                return -1;
+            if (o >= cap) return -1;
             out[o++] = c;
             continue;
         }
         unsigned char d = (unsigned char)(hi << 4 | lo);
         i += 2;
         if (is_reserved(d)) {
-            if (o + 3 > cap)
-                return -1;
+            if (o + 3 > cap) return -1;
             out[o++] = '%';
             out[o++] = hex[d >> 4];
             out[o++] = hex[d & 15];
         } else {
-            if (o >= cap)
-                return -1;
+            if (o >= cap) return -1;
             out[o++] = (char)d;
         }
     }
@@ -110,17 +100,13 @@ int weir_path_routing(weir_slice_t path, char *out, size_t cap)
 
 bool weir_host_match(weir_slice_t pattern, weir_slice_t host)
 {
-    if (pattern.len == 1 && pattern.ptr[0] == '*')
-        return true;
-    if (!host.ptr)
-        return false;
+    if (pattern.len == 1 && pattern.ptr[0] == '*') return true;
+    if (!host.ptr) return false;
     if (pattern.len >= 2 && pattern.ptr[0] == '*' && pattern.ptr[1] == '.') {
         size_t suffix = pattern.len - 1; /* ".example.com" */
-        if (host.len <= suffix)
-            return false;
+        if (host.len <= suffix) return false;
         size_t label = host.len - suffix;
-        if (memcmp(host.ptr + label, pattern.ptr + 1, suffix) != 0)
-            return false;
+        if (memcmp(host.ptr + label, pattern.ptr + 1, suffix) != 0) return false;
         return memchr(host.ptr, '.', label) == NULL;
     }
     return weir_slice_eq(pattern, host);
@@ -139,11 +125,9 @@ static int next_query_byte(weir_slice_t raw, size_t *i)
         (*i)++;
         return (unsigned char)c;
     }
-    if (*i + 2 >= raw.len)
-        return -1;
+    if (*i + 2 >= raw.len) return -1;
     int hi = hexval(raw.ptr[*i + 1]), lo = hexval(raw.ptr[*i + 2]);
-    if (hi < 0 || lo < 0)
-        return -1;
+    if (hi < 0 || lo < 0) return -1;
     *i += 3;
     return hi << 4 | lo;
 }
@@ -153,8 +137,7 @@ int weir_query_unescape(weir_slice_t raw, char *out, size_t cap)
     size_t o = 0;
     for (size_t i = 0; i < raw.len;) {
         int b = next_query_byte(raw, &i);
-        if (b < 0 || o >= cap)
-            return -1;
+        if (b < 0 || o >= cap) return -1;
         out[o++] = (char)b;
     }
     return (int)o;
@@ -165,8 +148,7 @@ bool weir_query_component_eq(weir_slice_t raw, weir_slice_t want)
     size_t o = 0;
     for (size_t i = 0; i < raw.len;) {
         int b = next_query_byte(raw, &i);
-        if (b < 0 || o >= want.len || (char)b != want.ptr[o])
-            return false;
+        if (b < 0 || o >= want.len || (char)b != want.ptr[o]) return false;
         o++;
     }
     return o == want.len;
@@ -174,10 +156,8 @@ bool weir_query_component_eq(weir_slice_t raw, weir_slice_t want)
 
 static weir_slice_t normalize_sni(weir_slice_t sni, char *buf)
 {
-    if (sni.len > 0 && sni.ptr[sni.len - 1] == '.')
-        sni.len--;
-    if (sni.len > WEIR_HOST_MAX)
-        return WEIR_SLICE_NULL;
+    if (sni.len > 0 && sni.ptr[sni.len - 1] == '.') sni.len--;
+    if (sni.len > WEIR_HOST_MAX) return WEIR_SLICE_NULL;
     for (size_t i = 0; i < sni.len; i++)
         buf[i] = lower(sni.ptr[i]);
     return weir_slice(buf, sni.len);
@@ -198,17 +178,14 @@ void weir_rule_ctx_init(weir_rule_ctx_t *ctx, const weir_rule_req_t *req)
  * rules.h as WEIR_RULE_PATH_MAX). */
 weir_slice_t weir_rule_ctx_path(weir_rule_ctx_t *ctx)
 {
-    if (ctx->path_ready)
-        return ctx->path;
+    if (ctx->path_ready) return ctx->path;
     weir_slice_t raw = ctx->req->path;
     ctx->path = raw;
     if (raw.len > 0 && memchr(raw.ptr, '%', raw.len)) {
         int n = weir_path_routing(raw, ctx->path_buf, sizeof(ctx->path_buf));
-        if (n >= 0)
-            ctx->path = weir_slice(ctx->path_buf, (size_t)n);
+        if (n >= 0) ctx->path = weir_slice(ctx->path_buf, (size_t)n);
     }
-    if (!ctx->path.ptr)
-        ctx->path = weir_slice("", 0);
+    if (!ctx->path.ptr) ctx->path = weir_slice("", 0);
     ctx->path_ready = true;
     return ctx->path;
 }

@@ -94,44 +94,81 @@ typedef struct {
 
 static const match_case_t match_cases[] = {
     /* operators and syntax */
-    {"and binds tighter than or (1)", HTTP, "Host(`a.com`) || Host(`b.com`) && Path(`/x`)",
-     {.host = "b.com", .path = "/y"}, false},
-    {"and binds tighter than or (2)", HTTP, "Host(`a.com`) || Host(`b.com`) && Path(`/x`)",
-     {.host = "a.com", .path = "/y"}, true},
-    {"and binds tighter than or (3)", HTTP, "Path(`/x`) && Host(`b.com`) || Host(`a.com`)",
-     {.host = "a.com", .path = "/y"}, true},
-    {"parentheses override precedence", HTTP, "(Host(`a.com`) || Host(`b.com`)) && Path(`/x`)",
-     {.host = "a.com", .path = "/y"}, false},
-    {"parentheses and both sides true", HTTP, "(Host(`a.com`) || Host(`b.com`)) && Path(`/x`)",
-     {.host = "b.com", .path = "/x"}, true},
+    {"and binds tighter than or (1)",
+     HTTP,
+     "Host(`a.com`) || Host(`b.com`) && Path(`/x`)",
+     {.host = "b.com", .path = "/y"},
+     false},
+    {"and binds tighter than or (2)",
+     HTTP,
+     "Host(`a.com`) || Host(`b.com`) && Path(`/x`)",
+     {.host = "a.com", .path = "/y"},
+     true},
+    {"and binds tighter than or (3)",
+     HTTP,
+     "Path(`/x`) && Host(`b.com`) || Host(`a.com`)",
+     {.host = "a.com", .path = "/y"},
+     true},
+    {"parentheses override precedence",
+     HTTP,
+     "(Host(`a.com`) || Host(`b.com`)) && Path(`/x`)",
+     {.host = "a.com", .path = "/y"},
+     false},
+    {"parentheses and both sides true",
+     HTTP,
+     "(Host(`a.com`) || Host(`b.com`)) && Path(`/x`)",
+     {.host = "b.com", .path = "/x"},
+     true},
     {"not", HTTP, "!Host(`a.com`)", {.host = "b.com"}, true},
     {"not of a match", HTTP, "!Host(`a.com`)", {.host = "a.com"}, false},
     {"double not", HTTP, "!!Host(`a.com`)", {.host = "a.com"}, true},
-    {"not binds tighter than and", HTTP, "!Host(`a.com`) && Path(`/x`)",
-     {.host = "b.com", .path = "/x"}, true},
-    {"not of a group", HTTP, "!(Host(`a.com`) || Path(`/x`))", {.host = "b.com", .path = "/x"},
+    {"not binds tighter than and",
+     HTTP,
+     "!Host(`a.com`) && Path(`/x`)",
+     {.host = "b.com", .path = "/x"},
+     true},
+    {"not of a group",
+     HTTP,
+     "!(Host(`a.com`) || Path(`/x`))",
+     {.host = "b.com", .path = "/x"},
      false},
-    {"long and chain", HTTP,
+    {"long and chain",
+     HTTP,
      "Method(`GET`) && Host(`a.com`) && PathPrefix(`/a`) && Path(`/a/b`) && !Path(`/c`)",
-     {.host = "a.com", .path = "/a/b"}, true},
-    {"long or chain", HTTP, "Path(`/1`) || Path(`/2`) || Path(`/3`) || Path(`/4`)",
-     {.path = "/4"}, true},
+     {.host = "a.com", .path = "/a/b"},
+     true},
+    {"long or chain",
+     HTTP,
+     "Path(`/1`) || Path(`/2`) || Path(`/3`) || Path(`/4`)",
+     {.path = "/4"},
+     true},
     {"double-quoted argument", HTTP, "Host(\"a.com\")", {.host = "a.com"}, true},
     {"mixed quote styles", HTTP, "Header(\"X-A\", `b`)", {.headers = {{"X-A", "b"}}}, true},
     {"escape \\x", HTTP, "Path(\"/a\\x62c\")", {.path = "/abc"}, true},
-    {"escape \\\" and \\\\", HTTP, "Header(`X`, \"q\\\"t\\\\\")", {.headers = {{"X", "q\"t\\"}}},
+    {"escape \\\" and \\\\",
+     HTTP,
+     "Header(`X`, \"q\\\"t\\\\\")",
+     {.headers = {{"X", "q\"t\\"}}},
      true},
     {"escape \\t", HTTP, "Header(`X`, \"a\\tb\")", {.headers = {{"X", "a\tb"}}}, true},
     {"escape \\u", HTTP, "Path(\"/caf\\u00e9\")", {.path = "/caf\xc3\xa9"}, true},
     {"escape octal", HTTP, "Path(\"/\\141\")", {.path = "/a"}, true},
-    {"backslash is literal in backticks", HTTP, "Header(`X`, `a\\n`)",
-     {.headers = {{"X", "a\\n"}}}, true},
-    {"whitespace everywhere", HTTP, "  Host( `a.com` )\n&&\t( Path(`/x`)\r\n||Path( `/y` ) ) ",
-     {.host = "a.com", .path = "/y"}, true},
-    {"lower-case matcher name", HTTP, "host(`a.com`) && pathprefix(`/a`)",
-     {.host = "a.com", .path = "/a"}, true},
-    {"upper-case matcher name", HTTP, "HOST(`a.com`) && METHOD(`get`)", {.host = "a.com"},
+    {"backslash is literal in backticks",
+     HTTP,
+     "Header(`X`, `a\\n`)",
+     {.headers = {{"X", "a\\n"}}},
      true},
+    {"whitespace everywhere",
+     HTTP,
+     "  Host( `a.com` )\n&&\t( Path(`/x`)\r\n||Path( `/y` ) ) ",
+     {.host = "a.com", .path = "/y"},
+     true},
+    {"lower-case matcher name",
+     HTTP,
+     "host(`a.com`) && pathprefix(`/a`)",
+     {.host = "a.com", .path = "/a"},
+     true},
+    {"upper-case matcher name", HTTP, "HOST(`a.com`) && METHOD(`get`)", {.host = "a.com"}, true},
     {"mixed-case matcher name", HTTP, "hOsTrEgExP(`^a`)", {.host = "a.com"}, true},
 
     /* Host */
@@ -139,10 +176,8 @@ static const match_case_t match_cases[] = {
     {"host differs", HTTP, "Host(`example.com`)", {.host = "example.org"}, false},
     {"host case-insensitive", HTTP, "Host(`Example.COM`)", {.host = "eXample.com"}, true},
     {"host port stripped", HTTP, "Host(`example.com`)", {.host = "example.com:8080"}, true},
-    {"host trailing dot in request", HTTP, "Host(`example.com`)", {.host = "example.com."},
-     true},
-    {"host trailing dot and port", HTTP, "Host(`example.com`)", {.host = "example.com.:443"},
-     true},
+    {"host trailing dot in request", HTTP, "Host(`example.com`)", {.host = "example.com."}, true},
+    {"host trailing dot and port", HTTP, "Host(`example.com`)", {.host = "example.com.:443"}, true},
     {"host trailing dot in rule", HTTP, "Host(`example.com.`)", {.host = "example.com"}, true},
     {"host not a suffix match", HTTP, "Host(`example.com`)", {.host = "wwwexample.com"}, false},
     {"host IPv6 with port", HTTP, "Host(`[::1]`)", {.host = "[::1]:8080"}, true},
@@ -151,19 +186,22 @@ static const match_case_t match_cases[] = {
     {"host IPv6 other address", HTTP, "Host(`[::1]`)", {.host = "[::2]:8080"}, false},
     {"host IPv4", HTTP, "Host(`127.0.0.1`)", {.host = "127.0.0.1:8080"}, true},
     {"host missing", HTTP, "Host(`example.com`)", {.host = NULL}, false},
-    {"host wildcard one label", HTTP, "Host(`*.example.com`)", {.host = "api.example.com"},
-     true},
-    {"host wildcard two labels", HTTP, "Host(`*.example.com`)", {.host = "a.b.example.com"},
-     false},
+    {"host wildcard one label", HTTP, "Host(`*.example.com`)", {.host = "api.example.com"}, true},
+    {"host wildcard two labels", HTTP, "Host(`*.example.com`)", {.host = "a.b.example.com"}, false},
     {"host wildcard apex", HTTP, "Host(`*.example.com`)", {.host = "example.com"}, false},
-    {"host wildcard empty label", HTTP, "Host(`*.example.com`)", {.host = ".example.com"},
-     false},
-    {"host wildcard case and port", HTTP, "Host(`*.Example.com`)",
-     {.host = "API.example.COM:443"}, true},
+    {"host wildcard empty label", HTTP, "Host(`*.example.com`)", {.host = ".example.com"}, false},
+    {"host wildcard case and port",
+     HTTP,
+     "Host(`*.Example.com`)",
+     {.host = "API.example.COM:443"},
+     true},
     {"host star matches anything", HTTP, "Host(`*`)", {.host = "whatever.test:1"}, true},
     {"host star matches no host", HTTP, "Host(`*`)", {.host = NULL}, true},
-    {"hostregexp", HTTP, "HostRegexp(`^[a-z]+\\.example\\.com$`)",
-     {.host = "API.Example.com:443"}, true},
+    {"hostregexp",
+     HTTP,
+     "HostRegexp(`^[a-z]+\\.example\\.com$`)",
+     {.host = "API.Example.com:443"},
+     true},
     {"hostregexp unanchored", HTTP, "HostRegexp(`example`)", {.host = "www.example.org"}, true},
     {"hostregexp no match", HTTP, "HostRegexp(`^api\\.`)", {.host = "www.example.org"}, false},
     {"hostregexp sees no port", HTTP, "HostRegexp(`8080`)", {.host = "a.com:8080"}, false},
@@ -176,10 +214,12 @@ static const match_case_t match_cases[] = {
     {"path utf-8 decoded", HTTP, "Path(`/caf\xc3\xa9`)", {.path = "/caf%C3%A9"}, true},
     {"path unreserved decoded", HTTP, "Path(`/abc`)", {.path = "/%61b%63"}, true},
     {"path encoded slash stays encoded", HTTP, "Path(`/a/b`)", {.path = "/a%2Fb"}, false},
-    {"path encoded slash matches encoded rule", HTTP, "Path(`/a%2Fb`)", {.path = "/a%2fb"},
+    {"path encoded slash matches encoded rule", HTTP, "Path(`/a%2Fb`)", {.path = "/a%2fb"}, true},
+    {"path encoded rule matches decoded",
+     HTTP,
+     "Path(`/caf%C3%A9`)",
+     {.path = "/caf\xc3\xa9"},
      true},
-    {"path encoded rule matches decoded", HTTP, "Path(`/caf%C3%A9`)",
-     {.path = "/caf\xc3\xa9"}, true},
     {"path malformed escape compared raw", HTTP, "Path(`/a%zz`)", {.path = "/a%zz"}, true},
     {"pathprefix", HTTP, "PathPrefix(`/api`)", {.path = "/api/v1"}, true},
     {"pathprefix is a byte prefix", HTTP, "PathPrefix(`/api`)", {.path = "/apix"}, true},
@@ -199,35 +239,49 @@ static const match_case_t match_cases[] = {
 
     /* Header, HeaderRegexp */
     {"header", HTTP, "Header(`X-Env`, `prod`)", {.headers = {{"x-env", "prod"}}}, true},
-    {"header value differs", HTTP, "Header(`X-Env`, `prod`)", {.headers = {{"X-Env", "dev"}}},
+    {"header value differs",
+     HTTP,
+     "Header(`X-Env`, `prod`)",
+     {.headers = {{"X-Env", "dev"}}},
      false},
-    {"header value is case-sensitive", HTTP, "Header(`X-Env`, `prod`)",
-     {.headers = {{"X-Env", "Prod"}}}, false},
-    {"header absent", HTTP, "Header(`X-Env`, `prod`)", {.headers = {{"X-Other", "prod"}}},
+    {"header value is case-sensitive",
+     HTTP,
+     "Header(`X-Env`, `prod`)",
+     {.headers = {{"X-Env", "Prod"}}},
      false},
-    {"header any of several fields", HTTP, "Header(`X-Env`, `prod`)",
-     {.headers = {{"X-Env", "dev"}, {"Accept", "*/*"}, {"X-ENV", "prod"}}}, true},
-    {"headerregexp", HTTP, "HeaderRegexp(`X-Env`, `^pr`)", {.headers = {{"X-Env", "prod"}}},
+    {"header absent", HTTP, "Header(`X-Env`, `prod`)", {.headers = {{"X-Other", "prod"}}}, false},
+    {"header any of several fields",
+     HTTP,
+     "Header(`X-Env`, `prod`)",
+     {.headers = {{"X-Env", "dev"}, {"Accept", "*/*"}, {"X-ENV", "prod"}}},
      true},
-    {"headerregexp unanchored", HTTP, "HeaderRegexp(`User-Agent`, `curl`)",
-     {.headers = {{"user-agent", "x curl/8"}}}, true},
-    {"headerregexp no match", HTTP, "HeaderRegexp(`X-Env`, `^pr`)",
-     {.headers = {{"X-Env", "dev"}}}, false},
+    {"headerregexp", HTTP, "HeaderRegexp(`X-Env`, `^pr`)", {.headers = {{"X-Env", "prod"}}}, true},
+    {"headerregexp unanchored",
+     HTTP,
+     "HeaderRegexp(`User-Agent`, `curl`)",
+     {.headers = {{"user-agent", "x curl/8"}}},
+     true},
+    {"headerregexp no match",
+     HTTP,
+     "HeaderRegexp(`X-Env`, `^pr`)",
+     {.headers = {{"X-Env", "dev"}}},
+     false},
 
     /* Query, QueryRegexp */
     {"query", HTTP, "Query(`a`, `1`)", {.query = "b=2&a=1"}, true},
     {"query value differs", HTTP, "Query(`a`, `1`)", {.query = "a=2"}, false},
     {"query repeated key", HTTP, "Query(`a`, `1`)", {.query = "a=2&a=1"}, true},
-    {"query plus is space", HTTP, "Query(`q`, `hello world`)", {.query = "q=hello+world"},
-     true},
-    {"query percent-decoded", HTTP, "Query(`q`, `hello world`)", {.query = "q=hello%20world"},
+    {"query plus is space", HTTP, "Query(`q`, `hello world`)", {.query = "q=hello+world"}, true},
+    {"query percent-decoded",
+     HTTP,
+     "Query(`q`, `hello world`)",
+     {.query = "q=hello%20world"},
      true},
     {"query key decoded", HTTP, "Query(`k y`, `v`)", {.query = "k%20y=v"}, true},
     {"query one-arg form, bare key", HTTP, "Query(`a`)", {.query = "x=1&a"}, true},
     {"query one-arg form, empty value", HTTP, "Query(`a`)", {.query = "a="}, true},
     {"query one-arg form, non-empty value", HTTP, "Query(`a`)", {.query = "a=1"}, false},
-    {"query segment with semicolon dropped", HTTP, "Query(`a`, `1`)", {.query = "a=1;b=2"},
-     false},
+    {"query segment with semicolon dropped", HTTP, "Query(`a`, `1`)", {.query = "a=1;b=2"}, false},
     {"query no split on semicolon", HTTP, "Query(`b`, `2`)", {.query = "a=1;b=2"}, false},
     {"query malformed escape dropped", HTTP, "Query(`a`, `%zz`)", {.query = "a=%zz"}, false},
     {"query empty", HTTP, "Query(`a`)", {.query = ""}, false},
@@ -240,21 +294,35 @@ static const match_case_t match_cases[] = {
     /* ClientIP */
     {"clientip v4 cidr", HTTP, "ClientIP(`10.0.0.0/8`)", {.client = "10.1.2.3"}, true},
     {"clientip v4 outside", HTTP, "ClientIP(`10.0.0.0/8`)", {.client = "11.0.0.1"}, false},
-    {"clientip v4 odd prefix", HTTP, "ClientIP(`192.168.0.0/23`)", {.client = "192.168.1.200"},
+    {"clientip v4 odd prefix",
+     HTTP,
+     "ClientIP(`192.168.0.0/23`)",
+     {.client = "192.168.1.200"},
      true},
-    {"clientip v4 odd prefix outside", HTTP, "ClientIP(`192.168.0.0/23`)",
-     {.client = "192.168.2.1"}, false},
-    {"clientip bare v4", HTTP, "ClientIP(`192.168.1.1`)", {.client = "192.168.1.1"}, true},
-    {"clientip bare v4 other", HTTP, "ClientIP(`192.168.1.1`)", {.client = "192.168.1.2"},
+    {"clientip v4 odd prefix outside",
+     HTTP,
+     "ClientIP(`192.168.0.0/23`)",
+     {.client = "192.168.2.1"},
      false},
+    {"clientip bare v4", HTTP, "ClientIP(`192.168.1.1`)", {.client = "192.168.1.1"}, true},
+    {"clientip bare v4 other", HTTP, "ClientIP(`192.168.1.1`)", {.client = "192.168.1.2"}, false},
     {"clientip v6 cidr", HTTP, "ClientIP(`2001:db8::/32`)", {.client = "2001:db8::1"}, true},
     {"clientip v6 outside", HTTP, "ClientIP(`2001:db8::/32`)", {.client = "2001:db9::1"}, false},
     {"clientip bare v6", HTTP, "ClientIP(`::1`)", {.client = "::1"}, true},
-    {"clientip v4-mapped client", HTTP, "ClientIP(`10.0.0.0/8`)", {.client = "::ffff:10.1.2.3"},
+    {"clientip v4-mapped client",
+     HTTP,
+     "ClientIP(`10.0.0.0/8`)",
+     {.client = "::ffff:10.1.2.3"},
      true},
-    {"clientip v4-mapped client outside", HTTP, "ClientIP(`10.0.0.0/8`)",
-     {.client = "::ffff:11.1.2.3"}, false},
-    {"clientip v4 rule, v6 client", HTTP, "ClientIP(`0.0.0.0/0`)", {.client = "2001:db8::1"},
+    {"clientip v4-mapped client outside",
+     HTTP,
+     "ClientIP(`10.0.0.0/8`)",
+     {.client = "::ffff:11.1.2.3"},
+     false},
+    {"clientip v4 rule, v6 client",
+     HTTP,
+     "ClientIP(`0.0.0.0/0`)",
+     {.client = "2001:db8::1"},
      false},
     {"clientip v6 rule, v4 client", HTTP, "ClientIP(`::/0`)", {.client = "10.0.0.1"}, false},
     {"clientip no client address", HTTP, "ClientIP(`0.0.0.0/0`)", {.client = NULL}, false},
@@ -273,10 +341,12 @@ static const match_case_t match_cases[] = {
     {"alpn", TCP, "ALPN(`h2`)", {.alpns = {"http/1.1", "h2"}}, true},
     {"alpn not offered", TCP, "ALPN(`h2`)", {.alpns = {"http/1.1"}}, false},
     {"alpn none offered", TCP, "ALPN(`h2`)", {.sni = "a.com"}, false},
-    {"tcp clientip", TCP, "ClientIP(`10.0.0.0/8`) && HostSNI(`*`)", {.client = "10.9.9.9"},
+    {"tcp clientip", TCP, "ClientIP(`10.0.0.0/8`) && HostSNI(`*`)", {.client = "10.9.9.9"}, true},
+    {"tcp combination",
+     TCP,
+     "HostSNI(`a.com`) && (ALPN(`h2`) || ALPN(`http/1.1`))",
+     {.sni = "a.com", .alpns = {"http/1.1"}},
      true},
-    {"tcp combination", TCP, "HostSNI(`a.com`) && (ALPN(`h2`) || ALPN(`http/1.1`))",
-     {.sni = "a.com", .alpns = {"http/1.1"}}, true},
 };
 
 static void run_match_case(void **state)
@@ -287,8 +357,7 @@ static void run_match_case(void **state)
     build_req(&c->req, &b);
     bool got = weir_rule_match(r, &b.req);
     weir_rule_free(r);
-    if (got != c->want)
-        fail_msg("%s: expected %s", c->rule, c->want ? "match" : "no match");
+    if (got != c->want) fail_msg("%s: expected %s", c->rule, c->want ? "match" : "no match");
 }
 
 /* ---- error rows ---- */
@@ -315,8 +384,8 @@ static const error_case_t error_cases[] = {
      "unknown matcher \"pathprefx\" (did you mean \"PathPrefix\"?)", 0},
     {"unknown matcher without suggestion", HTTP, "Frobnicate(`x`)",
      "unknown matcher \"Frobnicate\"", 0},
-    {"tcp suggestion", TCP, "HostSNl(`a`)", "unknown matcher \"HostSNl\" (did you mean \"HostSNI\"?)",
-     0},
+    {"tcp suggestion", TCP, "HostSNl(`a`)",
+     "unknown matcher \"HostSNl\" (did you mean \"HostSNI\"?)", 0},
     {"tcp matcher in http rule", HTTP, "HostSNI(`a`)", "matcher HostSNI is only valid in TCP rules",
      0},
     {"http matcher in tcp rule", TCP, "HostSNI(`a`) && Path(`/`)",
@@ -394,8 +463,7 @@ static void run_error_case(void **state)
     weir_rule_error_t err;
     memset(&err, 0, sizeof(err));
     int rc = weir_rule_compile(c->rule, c->kind, &r, &err);
-    if (rc == 0)
-        weir_rule_free(r);
+    if (rc == 0) weir_rule_free(r);
     assert_int_equal(rc, -1);
     assert_null(r);
     assert_string_equal(err.msg, c->msg);
@@ -477,11 +545,16 @@ static void test_exact_host(void **state)
 static void test_host_normalize(void **state)
 {
     static const char *rows[][2] = {
-        {"Example.COM", "example.com"}, {"example.com:8080", "example.com"},
-        {"example.com.", "example.com"}, {"example.com.:80", "example.com"},
-        {"[::1]:8080", "[::1]"},         {"[::1]", "[::1]"},
-        {"::1", "[::1]"},                {"[FE80::1]", "[fe80::1]"},
-        {"", ""},                        {"1.2.3.4:5", "1.2.3.4"},
+        {"Example.COM", "example.com"},
+        {"example.com:8080", "example.com"},
+        {"example.com.", "example.com"},
+        {"example.com.:80", "example.com"},
+        {"[::1]:8080", "[::1]"},
+        {"[::1]", "[::1]"},
+        {"::1", "[::1]"},
+        {"[FE80::1]", "[fe80::1]"},
+        {"", ""},
+        {"1.2.3.4:5", "1.2.3.4"},
     };
     char out[64];
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
@@ -495,9 +568,9 @@ static void test_host_normalize(void **state)
 static void test_path_routing(void **state)
 {
     static const char *rows[][2] = {
-        {"/plain", "/plain"},       {"/a%20b", "/a b"},         {"/a%2fb", "/a%2Fb"},
-        {"/%41%42", "/AB"},         {"/%3f%3D%25", "/%3F%3D%25"}, {"/bad%", "/bad%"},
-        {"/bad%4", "/bad%4"},       {"/bad%zz", "/bad%zz"},     {"/%e2%82%ac", "/\xe2\x82\xac"},
+        {"/plain", "/plain"}, {"/a%20b", "/a b"},           {"/a%2fb", "/a%2Fb"},
+        {"/%41%42", "/AB"},   {"/%3f%3D%25", "/%3F%3D%25"}, {"/bad%", "/bad%"},
+        {"/bad%4", "/bad%4"}, {"/bad%zz", "/bad%zz"},       {"/%e2%82%ac", "/\xe2\x82\xac"},
     };
     char out[64];
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
@@ -565,14 +638,13 @@ static void test_cidr_parse_valid(void **state)
 static void test_cidr_parse_invalid(void **state)
 {
     static const char *bad[] = {
-        "",          "1.2.3",      "1.2.3.4/",   "1.2.3.4/-1", "1.2.3.4/33", "1.2.3.4/08",
-        "1.2.3.4/a", "01.2.3.4",   "1.2.3.4 ",   " 1.2.3.4",   "::1/129",    "abc",
-        "1.2.3.4/3/", "::g",       "1.2.3.4/1000", "/8",
+        "",           "1.2.3",    "1.2.3.4/",     "1.2.3.4/-1", "1.2.3.4/33", "1.2.3.4/08",
+        "1.2.3.4/a",  "01.2.3.4", "1.2.3.4 ",     " 1.2.3.4",   "::1/129",    "abc",
+        "1.2.3.4/3/", "::g",      "1.2.3.4/1000", "/8",
     };
     weir_cidr_t c;
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        if (weir_cidr_parse(bad[i], &c) != -1)
-            fail_msg("accepted \"%s\"", bad[i]);
+        if (weir_cidr_parse(bad[i], &c) != -1) fail_msg("accepted \"%s\"", bad[i]);
 }
 
 static void test_cidr_contains(void **state)
@@ -604,9 +676,8 @@ static weir_router_table_t *table_of(const char *const *rules, const int64_t *pr
     assert_non_null(t);
     for (size_t i = 0; i < n; i++) {
         int64_t p = prio && prio[i] ? prio[i] : weir_rule_default_priority(rules[i], kind);
-        assert_int_equal(weir_router_table_add(t, compile_ok(rules[i], kind), p,
-                                               (void *)(uintptr_t)(i + 1)),
-                         0);
+        assert_int_equal(
+            weir_router_table_add(t, compile_ok(rules[i], kind), p, (void *)(uintptr_t)(i + 1)), 0);
     }
     assert_int_equal(weir_router_table_build(t), 0);
     return t;
@@ -706,8 +777,7 @@ static void test_table_10000_hosts(void **state)
 
 static void test_table_general_beats_indexed(void **state)
 {
-    const char *rules[] = {"Host(`a.com`) && Path(`/x`)", "PathPrefix(`/`)",
-                           "HostRegexp(`^b\\.`)"};
+    const char *rules[] = {"Host(`a.com`) && Path(`/x`)", "PathPrefix(`/`)", "HostRegexp(`^b\\.`)"};
     const int64_t prio[] = {10, 100, 50};
     weir_router_table_t *t = table_of(rules, prio, 3, HTTP);
     assert_int_equal(table_pick(t, (spec_t){.host = "a.com", .path = "/x"}), 2);
@@ -771,8 +841,7 @@ static void *thread_body(void *arg)
     build_req(&yes, &by);
     build_req(&no, &bn);
     for (int i = 0; i < 2000; i++)
-        if (!weir_rule_match(r, &by.req) || weir_rule_match(r, &bn.req))
-            return (void *)1;
+        if (!weir_rule_match(r, &by.req) || weir_rule_match(r, &bn.req)) return (void *)1;
     return NULL;
 }
 
@@ -830,13 +899,13 @@ int main(void)
     make_deep_rules();
     for (size_t i = 0; i < N_MATCH; i++, n++) {
         snprintf(names[n], sizeof(names[n]), "match: %s", match_cases[i].name);
-        tests[n] = (struct CMUnitTest){names[n], run_match_case, NULL, NULL,
-                                       (void *)&match_cases[i]};
+        tests[n] =
+            (struct CMUnitTest){names[n], run_match_case, NULL, NULL, (void *)&match_cases[i]};
     }
     for (size_t i = 0; i < N_ERROR; i++, n++) {
         snprintf(names[n], sizeof(names[n]), "error: %s", error_cases[i].name);
-        tests[n] = (struct CMUnitTest){names[n], run_error_case, NULL, NULL,
-                                       (void *)&error_cases[i]};
+        tests[n] =
+            (struct CMUnitTest){names[n], run_error_case, NULL, NULL, (void *)&error_cases[i]};
     }
     for (size_t i = 0; i < N_SINGLE; i++, n++)
         tests[n] = single_tests[i];
