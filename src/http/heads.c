@@ -165,7 +165,7 @@ int weir_build_upstream_head(weir_req_t *r, const weir_server_cfg_t *srv, int pa
             if (!trusted)
                 continue; /* untrusted peers cannot set these */
             if (weir_slice_ieq_cstr(n, "x-forwarded-for")) {
-                /* Only the last field counts if a client sent several. */
+                /* Joined below, every field in order (as Go's proxy does). */
                 xff = v;
                 continue;
             }
@@ -195,9 +195,12 @@ int weir_build_upstream_head(weir_req_t *r, const weir_server_cfg_t *srv, int pa
 
     /* X-Forwarded-For: the trusted incoming list, then the client. */
     puts_(b, "X-Forwarded-For: ");
-    if (xff.len) {
-        put(b, xff.ptr, xff.len);
-        puts_(b, ", ");
+    for (size_t i = 0; xff.ptr && i < h->num_headers; i++) {
+        weir_slice_t n = h->headers[i].name, v = h->headers[i].value;
+        if (v.len && weir_slice_ieq_cstr(n, "x-forwarded-for") && !connection_lists(&ct, n)) {
+            put(b, v.ptr, v.len);
+            puts_(b, ", ");
+        }
     }
     put(b, ip, iplen);
     puts_(b, "\r\n");

@@ -243,7 +243,10 @@ void weir_req_finish(weir_req_t *r, int ok)
     c->scanned = 0;
     weir_buf_release_if_empty(&c->in);
     conn_set_head_timer(c);
-    if (weir_buf_len(&c->in))
+    /* Bytes of the next request may be buffered, or may have arrived on the
+     * socket while this one was in flight (the edge was consumed then, and
+     * a body-less request never reads): either way no new event will come. */
+    if (weir_buf_len(&c->in) || c->rd_ready)
         weir_loop_defer(c->worker->loop, after_response, c);
 }
 
@@ -677,6 +680,8 @@ void weir_conn_accept(weir_worker_t *w, int fd, const struct sockaddr *peer, soc
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     c->io.fd = fd;
     c->io.cb = conn_on_io;
+    c->timer.cb = conn_timeout; /* begin_response() re-arms with timer.cb, even when
+                                 * readTimeout is 0 and nothing armed it before */
     c->worker = w;
     c->ep = (uint16_t)ep;
     c->keep_alive = 1;
