@@ -86,13 +86,13 @@ wait_port() { # $1 = port, $2 = pid, $3 = name
 
 # Process tree of a PID (the PID and all descendants), one per line.
 tree_pids() {
-    local todo=("$1") p c
-    while [ ${#todo[@]} -gt 0 ]; do
-        p=${todo[0]}
-        todo=("${todo[@]:1}")
+    local queue=("$1") p c
+    while [ ${#queue[@]} -gt 0 ]; do
+        p=${queue[0]}
+        queue=("${queue[@]:1}")
         [ -d "/proc/$p" ] || continue
         echo "$p"
-        for c in $(cat /proc/"$p"/task/*/children 2>/dev/null); do todo+=("$c"); done
+        for c in $(cat /proc/"$p"/task/*/children 2>/dev/null); do queue+=("$c"); done
     done
 }
 
