@@ -77,6 +77,23 @@ typedef struct {
     /* http */
     size_t max_header_bytes; /* http.maxHeaderBytes, default 1048576 */
     weir_pos_t address_pos;  /* added: position of the address value */
+    /* http.tls: every router on this entry point is a TLS router; options
+     * and domains apply to routers without their own tls section */
+    int http_tls;
+    char *http_tls_options;  /* NULL = "default" */
+    char **http_tls_domains; /* main and sans of http.tls.domains, flattened */
+    size_t num_http_tls_domains;
+    /* http.redirections.entryPoint */
+    char *redirect_to;        /* entry point name, or ":port"; NULL = no redirection */
+    uint16_t redirect_port;   /* resolved: the target's port (0 = keep none) */
+    char *redirect_scheme;    /* default "https" */
+    int redirect_permanent;   /* default 1 (Traefik's default) */
+    int64_t redirect_priority; /* default INT64_MAX - 1 (Traefik: MaxInt - 1) */
+    weir_pos_t redirect_pos;  /* position of redirections.entryPoint.to */
+    /* http2 */
+    int h2_max_concurrent_streams;      /* default 250 */
+    int h2_max_decoder_table_size;      /* maxDecoderHeaderTableSize, default 4096 */
+    int h2_max_encoder_table_size;      /* maxEncoderHeaderTableSize, default 4096 */
 } weir_entrypoint_cfg_t;
 
 typedef struct {
@@ -166,9 +183,66 @@ typedef struct {
     char **middlewares;
     size_t num_middlewares;
     int tls; /* a tls section is present (served only on TLS connections) */
+    char *tls_options;     /* tls.options as written ("name", "name@file"); NULL = default */
+    int tls_options_index; /* resolved index into cfg->tls_options (0 = "default") */
+    char **tls_domains;    /* tls.domains main and sans, flattened */
+    size_t num_tls_domains;
     weir_pos_t service_pos;     /* added: position of the service value */
     weir_pos_t *entrypoints_pos; /* added: position of each entrypoints[i] */
 } weir_router_cfg_t;
+
+
+/* ---- dynamic configuration (tls) ---- */
+
+typedef enum {
+    WEIR_CLIENT_AUTH_NONE,                 /* NoClientCert (default) */
+    WEIR_CLIENT_AUTH_REQUEST,              /* RequestClientCert */
+    WEIR_CLIENT_AUTH_REQUIRE_ANY,          /* RequireAnyClientCert */
+    WEIR_CLIENT_AUTH_VERIFY_IF_GIVEN,      /* VerifyClientCertIfGiven */
+    WEIR_CLIENT_AUTH_REQUIRE_AND_VERIFY,   /* RequireAndVerifyClientCert */
+} weir_client_auth_t;
+
+/* tls.options.<name>. Index 0 of weir_config_t.tls_options is always
+ * "default" (Traefik's defaults unless the user redefines it). */
+typedef struct {
+    char *name; /* without provider suffix */
+    weir_pos_t pos;
+    int min_version; /* wire version: 0x0301 TLS 1.0 .. 0x0304 TLS 1.3; default 0x0303 */
+    int max_version; /* 0 = the highest supported */
+    char **cipher_suites; /* Traefik (Go) names, validated at load */
+    size_t num_cipher_suites;
+    char **curves; /* curvePreferences, Go names (CurveP256, CurveP384, CurveP521, X25519) */
+    size_t num_curves;
+    int sni_strict;
+    char **alpn; /* alpnProtocols; default h2, http/1.1, acme-tls/1 */
+    size_t num_alpn;
+    char **ca_files; /* clientAuth.caFiles: paths or inline PEM */
+    size_t num_ca_files;
+    weir_client_auth_t client_auth;
+    int disable_session_tickets;
+    weir_pos_t ca_pos; /* position of clientAuth.caFiles (errors naming a bad file) */
+} weir_tls_options_cfg_t;
+
+/* tls.certificates[i]. certFile and keyFile are paths, or inline PEM
+ * (Traefik accepts both). */
+typedef struct {
+    char *cert_file;
+    char *key_file;
+    char **stores; /* empty = "default" */
+    size_t num_stores;
+    weir_pos_t pos;      /* the list item */
+    weir_pos_t cert_pos; /* certFile value */
+    weir_pos_t key_pos;  /* keyFile value */
+} weir_tls_cert_cfg_t;
+
+/* tls.stores.<name> */
+typedef struct {
+    char *name;
+    weir_pos_t pos;
+    char *default_cert_file; /* defaultCertificate.certFile, NULL = generated */
+    char *default_key_file;
+    weir_pos_t default_pos;
+} weir_tls_store_cfg_t;
 
 typedef struct {
     /* every file read, for weir_pos_t.file */
@@ -197,6 +271,14 @@ typedef struct {
     size_t num_services;
 
     weir_pos_t provider_pos; /* added: position of providers.file.filename / directory */
+
+    /* tls */
+    weir_tls_options_cfg_t *tls_options; /* [0] is "default" */
+    size_t num_tls_options;
+    weir_tls_cert_cfg_t *tls_certs;
+    size_t num_tls_certs;
+    weir_tls_store_cfg_t *tls_stores;
+    size_t num_tls_stores;
 } weir_config_t;
 
 /* Loads and validates the static file at path and everything it points to.
