@@ -173,8 +173,17 @@ static void reload(control_t *ctl, const char *why)
         weir_config_errors_free(&errs);
         return;
     }
+    weir_tls_ctx_t *tls = weir_tls_ctx_build(cfg, ctl->snap->tls, &errs);
+    if (!tls) {
+        weir_error("configuration reload (%s) failed; the previous configuration keeps serving",
+                   why);
+        print_errors(&errs, 1);
+        weir_config_errors_free(&errs);
+        weir_config_free(cfg);
+        return;
+    }
     weir_config_errors_free(&errs);
-    weir_snapshot_t *snap = weir_snapshot_build(cfg, ++ctl->generation);
+    weir_snapshot_t *snap = weir_snapshot_build(cfg, tls, ++ctl->generation);
     if (!snap) {
         weir_error("configuration reload (%s): out of memory", why);
         return;
@@ -206,7 +215,7 @@ static int modified_since(const char *path, const struct timespec *t)
 
 static struct timespec load_started;
 
-static int serve(const char *path, weir_config_t *cfg)
+static int serve(const char *path, weir_config_t *cfg, weir_tls_ctx_t *tls)
 {
     control_t ctl = {.path = path, .generation = 1};
     weir_log_configure(log_level_of(cfg->log.level), cfg->log.file_path, cfg->log.json);
@@ -241,7 +250,7 @@ static int serve(const char *path, weir_config_t *cfg)
 
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     int nworkers = cfg->workers > 0 ? cfg->workers : (ncpu > 0 ? (int)ncpu : 1);
-    weir_snapshot_t *snap = weir_snapshot_build(cfg, ctl.generation);
+    weir_snapshot_t *snap = weir_snapshot_build(cfg, tls, ctl.generation);
     if (!snap)
         return 1;
     weir_snapshot_ref(snap);
@@ -350,12 +359,26 @@ int main(int argc, char **argv)
         weir_config_errors_free(&errs);
         return 1;
     }
+    if (weir_tls_global_init() < 0) {
+        fprintf(stderr, "weir: cannot initialise GnuTLS\n");
+        return 1;
+    }
+    weir_tls_ctx_t *tls = weir_tls_ctx_build(cfg, NULL, &errs);
+    if (!tls) {
+        print_errors(&errs, 0);
+        fprintf(stderr, "weir: %zu configuration error%s in %s\n", errs.count,
+                errs.count == 1 ? "" : "s", path);
+        weir_config_errors_free(&errs);
+        weir_config_free(cfg);
+        return 1;
+    }
     weir_config_errors_free(&errs);
     if (check) {
+        weir_tls_ctx_unref(tls);
         printf("%s: configuration OK (%zu entry points, %zu routers, %zu services)\n", path,
                cfg->num_entrypoints, cfg->num_routers, cfg->num_services);
         weir_config_free(cfg);
         return 0;
     }
-    return serve(path, cfg);
+    return serve(path, cfg, tls);
 }

@@ -129,7 +129,8 @@ void weir_accesslog_write(weir_req_t *r)
     struct tm tm;
     gmtime_r(&secs, &tm);
     char proto[16];
-    snprintf(proto, sizeof proto, "HTTP/1.%d", r->h1.minor);
+    snprintf(proto, sizeof proto, "%s",
+             r->h2s ? "HTTP/2.0" : r->h1.minor == 0 ? "HTTP/1.0" : "HTTP/1.1");
     const char *router = r->route ? r->route->full_name : "-";
     const char *service = r->service ? r->service->full_name : "-";
     const char *url = r->server >= 0 ? r->view->snap->servers[r->server]->url : "-";

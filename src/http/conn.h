@@ -19,6 +19,8 @@
 
 typedef struct weir_upconn weir_upconn_t;
 typedef struct weir_req weir_req_t;
+typedef struct weir_h2_conn weir_h2_conn_t;
+typedef struct weir_h2_stream weir_h2_stream_t;
 
 typedef union {
     struct sockaddr sa;
@@ -28,6 +30,9 @@ typedef union {
 
 /* Client connection states. */
 typedef enum {
+    CONN_DETECT,    /* first bytes: a TLS ClientHello, the h2c preface or HTTP/1 */
+    CONN_HANDSHAKE, /* TLS handshake in progress */
+    CONN_H2,        /* HTTP/2: the session owns the connection */
     CONN_HEAD,    /* waiting for (more of) a request head */
     CONN_ACTIVE,  /* a request is in flight */
     CONN_TUNNEL,  /* after 101: bytes relayed both ways */
@@ -43,9 +48,13 @@ typedef struct weir_conn {
     weir_req_t *req;
     struct weir_conn *next, *prev; /* worker's connection list */
     weir_addr_t peer;
+    struct weir_tls_io *tls; /* NULL on plain connections */
+    weir_h2_conn_t *h2;        /* NULL unless HTTP/2 */
     uint16_t ep;
     uint8_t state;
     uint8_t rd_ready : 1, wr_ready : 1, rd_eof : 1, closed : 1, keep_alive : 1, hup : 1;
+    uint8_t is_tls : 1;
+    int16_t tls_opt; /* TLS options index the connection was made with */
     uint32_t requests; /* served on this connection */
     uint32_t scanned;  /* bytes of a partial head already searched for its end */
 } weir_conn_t;
@@ -61,6 +70,7 @@ typedef struct {
     size_t pre, len, post;
     uint8_t eof;    /* UNTIL_CLOSE: the upstream closed */
     uint8_t decode; /* CHUNKED: forward only the data (HTTP/1.0 client) */
+    weir_buf_t *trailers; /* CHUNKED + decode: where the trailer section goes */
 } weir_body_t;
 
 static inline int weir_body_done(const weir_body_t *b)
@@ -84,6 +94,7 @@ int weir_body_accept(weir_body_t *b, const char *p, size_t n);
 
 struct weir_req {
     weir_conn_t *conn;
+    weir_h2_stream_t *h2s; /* the HTTP/2 stream carrying it; NULL for HTTP/1 */
     weir_view_t *view;
     const weir_route_t *route;
     const weir_service_rt_t *service;
@@ -101,6 +112,7 @@ struct weir_req {
     weir_body_t respbody;
     weir_buf_t out;    /* bytes we generate for the client: response head, error, whoami */
     weir_buf_t uphead; /* the request head we send upstream (kept for a retry) */
+    weir_buf_t trailers; /* response trailer section (HTTP/2 clients), raw fields */
     size_t uphead_sent;
 
     /* copies of what the access log needs once the head is consumed */
@@ -118,6 +130,39 @@ struct weir_req {
         up_req_done : 1, internal_done : 1, head_consumed : 1;
     struct weir_req *next_free;
 };
+
+/* ---- the client side of a request, whatever the HTTP version ----
+ * The proxy and the internal services talk to these; each dispatches to
+ * HTTP/1 (this file's connection) or to the request's HTTP/2 stream. */
+weir_req_t *weir_req_new(weir_conn_t *c);
+void weir_req_free(weir_req_t *r);
+/* A complete head is in r->h1 (and r->headers): route it and start it. */
+void weir_req_start(weir_req_t *r);
+/* Response bytes for the client (head bytes in r->out, then body). Returns
+ * bytes taken (a short count: the client is full, weir_proxy_resume comes
+ * later) or -1 when the client is gone. */
+ssize_t weir_req_send(weir_req_t *r, const struct iovec *iov, int iovcnt);
+/* The upstream response head is parsed into r->resp: prepare the client's. */
+int weir_req_client_head(weir_req_t *r);
+/* Where the request body bytes are (framed as r->reqbody says). */
+weir_buf_t *weir_req_body_src(weir_req_t *r);
+/* The proxy needs more request body bytes. */
+void weir_req_want_body(weir_req_t *r);
+/* The client will send no more request body bytes. */
+bool weir_req_body_eof(const weir_req_t *r);
+/* The response broke after it started: end the request so the client
+ * cannot take it as complete (HTTP/1: close; HTTP/2: RST_STREAM). */
+void weir_req_abort(weir_req_t *r);
+/* Continue relaying on the next loop pass (fairness). */
+void weir_req_resume_later(weir_req_t *r);
+/* The request is fully sent upstream / the response has started: the
+ * client timers change (readTimeout → writeTimeout). */
+void weir_req_request_sent(weir_req_t *r);
+void weir_req_response_started(weir_req_t *r);
+/* Reads from the client (plain or TLS) into c->in: as weir_buf_read. */
+ssize_t weir_conn_read(weir_conn_t *c, int *drained);
+/* Writes to the client (plain or TLS): bytes written, 0 when full, -1. */
+ssize_t weir_conn_write(weir_conn_t *c, const struct iovec *iov, int iovcnt);
 
 /* Called by the listener for each accepted socket. */
 void weir_conn_accept(weir_worker_t *w, int fd, const struct sockaddr *peer, socklen_t len, int ep);

@@ -204,16 +204,17 @@ int weir_build_upstream_head(weir_req_t *r, const weir_server_cfg_t *srv, int pa
     }
     put(b, ip, iplen);
     puts_(b, "\r\n");
-    if (!xproto.len)
+    if (!xproto.len) {
+        bool ws = r->upgrade && weir_h1_list_has(get(h, "upgrade"), "websocket");
         put_field(b, WEIR_SLICE_LIT("X-Forwarded-Proto"),
-                  r->upgrade && weir_h1_list_has(get(h, "upgrade"), "websocket")
-                      ? WEIR_SLICE_LIT("ws")
-                      : WEIR_SLICE_LIT("http"));
+                  c->is_tls ? (ws ? WEIR_SLICE_LIT("wss") : WEIR_SLICE_LIT("https"))
+                            : (ws ? WEIR_SLICE_LIT("ws") : WEIR_SLICE_LIT("http")));
+    }
     if (!xhost.len && host.len)
         put_field(b, WEIR_SLICE_LIT("X-Forwarded-Host"), host);
     if (!xport.len) {
         weir_slice_t p = host_port(host);
-        put_field(b, WEIR_SLICE_LIT("X-Forwarded-Port"), p.len ? p : WEIR_SLICE_LIT("80"));
+        put_field(b, WEIR_SLICE_LIT("X-Forwarded-Port"), p.len ? p : c->is_tls ? WEIR_SLICE_LIT("443") : WEIR_SLICE_LIT("80"));
     }
     put_field(b, WEIR_SLICE_LIT("X-Forwarded-Server"), weir_slice_cstr(weir_server.hostname));
     if (!xreal.len)

@@ -11,7 +11,10 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "h2/h2.h"
 #include "http/conn.h"
+#include "tls/clienthello.h"
+#include "tls/tls.h"
 
 static void conn_on_io(weir_io_t *io, unsigned events);
 static void conn_read_head(weir_conn_t *c);
@@ -25,7 +28,7 @@ static const weir_entrypoint_cfg_t *conn_ep(const weir_conn_t *c, const weir_vie
 
 /* ---- requests ---- */
 
-static weir_req_t *req_new(weir_conn_t *c)
+weir_req_t *weir_req_new(weir_conn_t *c)
 {
     weir_worker_t *w = c->worker;
     weir_req_t *r = w->free_reqs;
@@ -48,11 +51,12 @@ static weir_req_t *req_new(weir_conn_t *c)
     return r;
 }
 
-static void req_free(weir_req_t *r)
+void weir_req_free(weir_req_t *r)
 {
     weir_worker_t *w = r->conn->worker;
     weir_buf_release(&r->out);
     weir_buf_release(&r->uphead);
+    weir_buf_release(&r->trailers);
     free(r->meta);
     r->meta = NULL;
     if (r->view)
@@ -68,10 +72,20 @@ static void req_free(weir_req_t *r)
 
 /* ---- client output ---- */
 
-ssize_t weir_conn_send(weir_conn_t *c, const struct iovec *iov, int iovcnt)
+ssize_t weir_conn_write(weir_conn_t *c, const struct iovec *iov, int iovcnt)
 {
     if (c->closed)
         return -1;
+    if (c->tls) {
+        if (!c->wr_ready)
+            return 0;
+        ssize_t n = weir_tls_io_writev(c->tls, iov, iovcnt);
+        if (n < 0)
+            return -1;
+        if (c->tls->wr_full || n == 0)
+            c->wr_ready = 0;
+        return n;
+    }
     size_t want = 0;
     for (int i = 0; i < iovcnt; i++)
         want += iov[i].iov_len;
@@ -93,6 +107,96 @@ ssize_t weir_conn_send(weir_conn_t *c, const struct iovec *iov, int iovcnt)
     if ((size_t)n < want)
         c->wr_ready = 0;
     return n;
+}
+
+ssize_t weir_conn_send(weir_conn_t *c, const struct iovec *iov, int iovcnt)
+{
+    return weir_conn_write(c, iov, iovcnt);
+}
+
+ssize_t weir_conn_read(weir_conn_t *c, int *drained)
+{
+    if (!c->tls)
+        return weir_buf_read(&c->in, c->io.fd, drained);
+    *drained = 0;
+    if (weir_buf_reserve(&c->in, 4096) < 0) {
+        errno = ENOMEM;
+        return -1;
+    }
+    ssize_t n = weir_tls_io_read(c->tls, weir_buf_tail(&c->in), weir_buf_room(&c->in));
+    if (n > 0)
+        c->in.end += (uint32_t)n;
+    else if (n < 0 && errno == EAGAIN)
+        weir_buf_release_if_empty(&c->in);
+    return n;
+}
+
+/* ---- the client side of a request, by HTTP version ---- */
+
+ssize_t weir_req_send(weir_req_t *r, const struct iovec *iov, int iovcnt)
+{
+    if (r->h2s)
+        return weir_h2_send(r, iov, iovcnt);
+    return weir_conn_write(r->conn, iov, iovcnt);
+}
+
+int weir_req_client_head(weir_req_t *r)
+{
+    if (r->h2s)
+        return weir_h2_submit_head(r);
+    return weir_build_client_head(r);
+}
+
+weir_buf_t *weir_req_body_src(weir_req_t *r)
+{
+    return r->h2s ? weir_h2_body_src(r) : &r->conn->in;
+}
+
+void weir_req_want_body(weir_req_t *r)
+{
+    if (r->h2s)
+        weir_h2_want_body(r);
+    else
+        weir_conn_want_body(r->conn);
+}
+
+bool weir_req_body_eof(const weir_req_t *r)
+{
+    return r->h2s ? weir_h2_body_eof(r) : r->conn->rd_eof;
+}
+
+void weir_req_abort(weir_req_t *r)
+{
+    if (r->h2s)
+        weir_h2_abort(r);
+    else
+        weir_conn_abort(r->conn);
+}
+
+void weir_req_resume_later(weir_req_t *r)
+{
+    if (r->h2s)
+        weir_h2_resume_later(r);
+    else
+        weir_conn_resume_later(r->conn);
+}
+
+void weir_req_request_sent(weir_req_t *r)
+{
+    if (!r->h2s)
+        weir_timer_stop(&r->conn->timer);
+}
+
+void weir_req_response_started(weir_req_t *r)
+{
+    if (r->h2s) {
+        weir_h2_response_started(r);
+        return;
+    }
+    weir_conn_t *c = r->conn;
+    const weir_entrypoint_cfg_t *ep = &r->view->snap->cfg->entrypoints[c->ep];
+    if (ep->write_timeout_ms > 0)
+        weir_timer_set(c->worker->loop, &c->timer, ep->write_timeout_ms, c->timer.cb);
 }
 
 /* Writes what is pending in r->out. Returns 1 when it is empty, 0 when the
@@ -224,6 +328,13 @@ static int request_body_done(const weir_req_t *r)
 void weir_req_finish(weir_req_t *r, int ok)
 {
     weir_conn_t *c = r->conn;
+    if (r->h2s) {
+        weir_accesslog_write(r);
+        if (r->up)
+            weir_proxy_abort(r);
+        weir_h2_finish(r, ok);
+        return;
+    }
     weir_timer_stop(&c->timer);
     weir_accesslog_write(r);
     int keep = ok && c->keep_alive && !r->close_after && request_body_done(r) &&
@@ -233,7 +344,7 @@ void weir_req_finish(weir_req_t *r, int ok)
     if (!r->head_consumed && r->h1.head_len)
         weir_buf_consume(&c->in, r->h1.head_len);
     c->req = NULL;
-    req_free(r);
+    weir_req_free(r);
     if (!keep) {
         conn_close(c);
         return;
@@ -293,6 +404,11 @@ static void discard_pump(weir_conn_t *c)
 
 void weir_req_discard_body(weir_req_t *r)
 {
+    if (r->h2s) {
+        /* The stream's remaining DATA is dropped as it arrives. */
+        weir_req_finish(r, 1);
+        return;
+    }
     r->conn->state = CONN_DISCARD;
     discard_pump(r->conn);
 }
@@ -301,6 +417,10 @@ void weir_req_discard_body(weir_req_t *r)
  * request when it is out. */
 void weir_conn_flush_generated(weir_req_t *r)
 {
+    if (r->h2s) {
+        weir_h2_flush_generated(r);
+        return;
+    }
     int f = flush_out(r);
     if (f < 0) {
         r->close_after = 1;
@@ -325,14 +445,15 @@ void weir_req_error(weir_req_t *r, int status)
         r->close_after = 1;
     append_simple_response(r, status, r->close_after || !c->keep_alive || !r->h1.keep_alive);
     r->internal_done = 1;
-    c->state = CONN_ACTIVE;
+    if (!r->h2s)
+        c->state = CONN_ACTIVE;
     weir_conn_flush_generated(r);
 }
 
 /* An error found while parsing a head: there is no parsed request. */
 static void head_error(weir_conn_t *c, int status)
 {
-    weir_req_t *r = c->req ? c->req : req_new(c);
+    weir_req_t *r = c->req ? c->req : weir_req_new(c);
     if (!r) {
         conn_close(c);
         return;
@@ -366,6 +487,64 @@ static int method_idempotent(weir_slice_t m)
     return 0;
 }
 
+/* The http → https style redirection of an entry point
+ * (http.redirections.entryPoint), as Traefik's redirectScheme: 301/308 when
+ * permanent, else 302/307 (307/308 for methods other than GET and HEAD,
+ * which must not change). */
+static void redirect_request(weir_req_t *r, const weir_entrypoint_cfg_t *ep)
+{
+    weir_slice_t host = r->h1.authority.len ? r->h1.authority : r->h1.host;
+    /* Drop the port of the Host value (IPv6 literals keep their brackets). */
+    size_t hl = host.len;
+    for (size_t i = host.len; i > 0; i--) {
+        char ch = host.ptr[i - 1];
+        if (ch == ':') {
+            hl = i - 1;
+            break;
+        }
+        if (ch == ']' || ch < '0' || ch > '9')
+            break;
+    }
+    const char *scheme = ep->redirect_scheme ? ep->redirect_scheme : "https";
+    char port[8] = "";
+    bool default_port = (ep->redirect_port == 443 && strcmp(scheme, "https") == 0) ||
+                        (ep->redirect_port == 80 && strcmp(scheme, "http") == 0);
+    if (ep->redirect_port && !default_port)
+        snprintf(port, sizeof port, ":%u", ep->redirect_port);
+    bool keep_method = !weir_slice_eq(r->h1.method, WEIR_SLICE_LIT("GET")) && !r->head_method;
+    int status = ep->redirect_permanent ? (keep_method ? 308 : 301) : (keep_method ? 307 : 302);
+    const char *text = weir_status_text(status);
+    size_t blen = strlen(text);
+    r->close_after = r->close_after || !weir_body_done(&r->reqbody);
+    out_printf(&r->out,
+               "HTTP/1.1 %d %s\r\nLocation: %s://%.*s%s%.*s\r\n"
+               "Content-Type: text/plain; charset=utf-8\r\nContent-Length: %zu\r\n%s\r\n",
+               status, text, scheme, (int)hl, host.ptr, port, (int)r->h1.path.len, r->h1.path.ptr,
+               blen, r->close_after || !r->conn->keep_alive ? "Connection: close\r\n" : "");
+    if (!r->head_method)
+        weir_buf_append(&r->out, text, blen);
+    r->status = status;
+    r->resp_bytes = r->head_method ? 0 : blen;
+    r->internal_done = 1;
+    weir_conn_flush_generated(r);
+}
+
+/* A TLS connection carries requests only for hosts whose TLS options are
+ * the ones its handshake used (HTTP/2 coalescing must never serve a host
+ * through another TLS context): Traefik answers 421 otherwise. */
+static bool misdirected(const weir_req_t *r, weir_slice_t host)
+{
+    const weir_conn_t *c = r->conn;
+    if (!c->is_tls || !r->view->snap->tls)
+        return false;
+    char norm[WEIR_HOST_MAX];
+    int n = weir_host_normalize(host, norm, sizeof norm);
+    if (n <= 0)
+        return false;
+    int opt = weir_tls_ctx_options_for(r->view->snap->tls, weir_slice(norm, (size_t)n));
+    return opt != c->tls_opt;
+}
+
 static void route_request(weir_req_t *r)
 {
     weir_conn_t *c = r->conn;
@@ -377,9 +556,21 @@ static void route_request(weir_req_t *r)
     rq.headers = r->h1.headers;
     rq.num_headers = r->h1.num_headers;
     rq.client = &c->peer.sa;
-    r->route = c->ep < s->cfg->num_entrypoints ? weir_router_table_match(s->tables[c->ep], &rq) : NULL;
+    const weir_entrypoint_cfg_t *ep =
+        c->ep < s->cfg->num_entrypoints ? &s->cfg->entrypoints[c->ep] : NULL;
+    weir_router_table_t *table = !ep ? NULL : c->is_tls ? s->tls_tables[c->ep] : s->tables[c->ep];
+    r->route = table ? weir_router_table_match(table, &rq) : NULL;
+    if (ep && ep->redirect_to && !c->is_tls &&
+        (!r->route || r->route->cfg->priority <= ep->redirect_priority)) {
+        redirect_request(r, ep);
+        return;
+    }
     if (!r->route) {
         weir_req_error(r, 404);
+        return;
+    }
+    if (misdirected(r, rq.host)) {
+        weir_req_error(r, 421);
         return;
     }
     r->service = r->route->service;
@@ -394,13 +585,11 @@ static void route_request(weir_req_t *r)
     weir_proxy_start(r);
 }
 
-static void start_request(weir_conn_t *c, int head_len)
+void weir_req_start(weir_req_t *r)
 {
-    weir_req_t *r = c->req;
-    weir_loop_t *loop = c->worker->loop;
+    weir_loop_t *loop = r->conn->worker->loop;
     r->start_us = weir_loop_wall_us(loop);
     r->start_ms = weir_loop_now(loop);
-    r->h1.head_len = (size_t)head_len;
     r->head_method = weir_slice_eq(r->h1.method, WEIR_SLICE_LIT("HEAD"));
     r->idempotent = method_idempotent(r->h1.method);
     r->upgrade = r->h1.upgrade;
@@ -408,9 +597,16 @@ static void start_request(weir_conn_t *c, int head_len)
     r->reqbody.remaining = r->h1.content_length;
     if (r->reqbody.kind == WEIR_BODY_LENGTH && r->reqbody.remaining == 0)
         r->reqbody.kind = WEIR_BODY_NONE;
+    route_request(r);
+}
+
+static void start_request(weir_conn_t *c, int head_len)
+{
+    weir_req_t *r = c->req;
+    r->h1.head_len = (size_t)head_len;
     c->state = CONN_ACTIVE;
     weir_timer_stop(&c->timer);
-    route_request(r);
+    weir_req_start(r);
 }
 
 /* The head stays in c->in until the request is finished: its slices are
@@ -438,7 +634,7 @@ static void conn_read_head(weir_conn_t *c)
     for (;;) {
         if (weir_buf_len(&c->in)) {
             if (!c->req) {
-                c->req = req_new(c);
+                c->req = weir_req_new(c);
                 if (!c->req) {
                     conn_close(c);
                     return;
@@ -469,7 +665,7 @@ static void conn_read_head(weir_conn_t *c)
         if (!c->rd_ready)
             return;
         int drained;
-        ssize_t n = weir_buf_read(&c->in, c->io.fd, &drained);
+        ssize_t n = weir_conn_read(c, &drained);
         if (n > 0) {
             if (drained && !c->hup)
                 c->rd_ready = 0;
@@ -497,6 +693,136 @@ static void conn_read_head(weir_conn_t *c)
     }
 }
 
+/* ---- first bytes: TLS, h2c or HTTP/1 ---- */
+
+#define MAX_CLIENT_HELLO (64 * 1024)
+
+static const char h2_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+static void start_h2(weir_conn_t *c)
+{
+    if (weir_h2_start(c) < 0)
+        conn_close(c);
+}
+
+static void conn_handshake(weir_conn_t *c)
+{
+    int rc = weir_tls_io_handshake(c->tls);
+    if (rc < 0) {
+        conn_close(c);
+        return;
+    }
+    if (rc == 0) {
+        if (c->tls->wr_full)
+            c->wr_ready = 0;
+        return;
+    }
+    c->wr_ready = !c->tls->wr_full;
+    c->rd_ready = 1; /* application data may have come with the Finished */
+    weir_slice_t alpn = weir_tls_io_alpn(c->tls);
+    if (weir_slice_eq(alpn, WEIR_SLICE_LIT("h2"))) {
+        start_h2(c);
+        return;
+    }
+    c->state = CONN_HEAD;
+    conn_read_head(c);
+}
+
+/* The ClientHello is complete in c->in: pick the certificate and the TLS
+ * options by SNI, start the session with the hello's bytes. Returns 1 when
+ * the connection moved on (or closed), 0 when more bytes are needed. */
+static int start_tls(weir_conn_t *c)
+{
+    static __thread uint8_t scratch[MAX_CLIENT_HELLO];
+    weir_client_hello_t ch;
+    int rc = weir_client_hello_parse_records((const uint8_t *)weir_buf_head(&c->in),
+                                             weir_buf_len(&c->in), scratch, sizeof scratch, &ch);
+    if (rc == WEIR_CH_NEED_MORE && weir_buf_len(&c->in) < MAX_CLIENT_HELLO)
+        return 0;
+    weir_tls_ctx_t *ctx = c->worker->view->snap->tls;
+    if (rc != WEIR_CH_OK || !ctx) {
+        conn_close(c);
+        return 1;
+    }
+    char sni[WEIR_HOST_MAX];
+    size_t n = 0;
+    if (ch.has_sni && ch.sni.len < sizeof sni) {
+        for (; n < ch.sni.len; n++) {
+            char ch_ = ch.sni.ptr[n];
+            sni[n] = ch_ >= 'A' && ch_ <= 'Z' ? (char)(ch_ + 32) : ch_;
+        }
+        if (n && sni[n - 1] == '.')
+            n--;
+    }
+    weir_slice_t name = weir_slice(sni, n);
+    int opt = weir_tls_ctx_options_for(ctx, name);
+    const weir_tls_cert_t *cert = n ? weir_tls_ctx_find_cert(ctx, name) : NULL;
+    gnutls_session_t session;
+    if (weir_tls_session_new(ctx, opt, cert, &session) < 0) {
+        conn_close(c); /* sniStrict and no certificate for the name */
+        return 1;
+    }
+    c->tls = calloc(1, sizeof *c->tls);
+    if (!c->tls) {
+        gnutls_deinit(session);
+        conn_close(c);
+        return 1;
+    }
+    weir_tls_io_init(c->tls, ctx, session, c->io.fd, &c->in);
+    c->is_tls = 1;
+    c->tls_opt = (int16_t)opt;
+    c->state = CONN_HANDSHAKE;
+    conn_handshake(c);
+    return 1;
+}
+
+static void conn_detect(weir_conn_t *c)
+{
+    for (;;) {
+        size_t len = weir_buf_len(&c->in);
+        if (len) {
+            const char *p = weir_buf_head(&c->in);
+            if (p[0] == 0x16) {
+                if (start_tls(c))
+                    return;
+            } else if (memcmp(p, h2_preface, len < 24 ? len : 24) == 0) {
+                if (len >= 24) {
+                    start_h2(c);
+                    return;
+                }
+            } else {
+                c->state = CONN_HEAD;
+                conn_read_head(c);
+                return;
+            }
+        }
+        if (c->rd_eof || !c->rd_ready) {
+            if (c->rd_eof)
+                conn_close(c);
+            return;
+        }
+        int drained;
+        ssize_t n = weir_buf_read(&c->in, c->io.fd, &drained);
+        if (n > 0) {
+            if (drained && !c->hup)
+                c->rd_ready = 0;
+            continue;
+        }
+        if (n == 0) {
+            c->rd_eof = 1;
+            continue;
+        }
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            c->rd_ready = 0;
+            return;
+        }
+        if (errno != EINTR) {
+            conn_close(c);
+            return;
+        }
+    }
+}
+
 /* ---- timers ---- */
 
 static void conn_timeout(weir_timer_t *t)
@@ -505,6 +831,13 @@ static void conn_timeout(weir_timer_t *t)
     if (c->closed)
         return;
     switch (c->state) {
+    case CONN_DETECT:
+    case CONN_HANDSHAKE:
+        conn_close(c);
+        break;
+    case CONN_H2:
+        weir_h2_timeout(c);
+        break;
     case CONN_HEAD:
         if (weir_buf_len(&c->in) || c->requests == 0)
             head_error(c, 408);
@@ -545,7 +878,7 @@ void weir_conn_want_body(weir_conn_t *c)
     const weir_entrypoint_cfg_t *e = conn_ep(c, c->req->view);
     while (c->rd_ready && !c->rd_eof) {
         int drained;
-        ssize_t n = weir_buf_read(&c->in, c->io.fd, &drained);
+        ssize_t n = weir_conn_read(c, &drained);
         if (n > 0) {
             if (drained && !c->hup)
                 c->rd_ready = 0;
@@ -615,9 +948,17 @@ static void conn_close(weir_conn_t *c)
         }
         if (r->h1.method.len)
             weir_accesslog_write(r);
-        req_free(r);
+        weir_req_free(r);
     }
+    if (c->h2)
+        weir_h2_close(c);
     weir_timer_stop(&c->timer);
+    if (c->tls) {
+        weir_tls_io_bye(c->tls);
+        weir_tls_io_free(c->tls);
+        free(c->tls);
+        c->tls = NULL;
+    }
     weir_loop_del(w->loop, &c->io);
     close(c->io.fd);
     weir_buf_release(&c->in);
@@ -646,7 +987,24 @@ static void conn_on_io(weir_io_t *io, unsigned events)
         conn_close(c);
         return;
     }
+    if (c->tls && (events & WEIR_EV_WRITE)) {
+        int f = weir_tls_io_flush(c->tls);
+        if (f < 0) {
+            conn_close(c);
+            return;
+        }
+        c->wr_ready = f == 1;
+    }
     switch (c->state) {
+    case CONN_DETECT:
+        conn_detect(c);
+        break;
+    case CONN_HANDSHAKE:
+        conn_handshake(c);
+        break;
+    case CONN_H2:
+        weir_h2_on_io(c);
+        break;
     case CONN_HEAD:
         conn_read_head(c);
         break;
@@ -704,8 +1062,9 @@ void weir_conn_accept(weir_worker_t *w, int fd, const struct sockaddr *peer, soc
         conn_close(c);
         return;
     }
+    c->state = CONN_DETECT;
     conn_set_head_timer(c);
-    conn_read_head(c);
+    conn_detect(c);
 }
 
 /* Called by the proxy when a client connection must end now. */
@@ -720,7 +1079,9 @@ void weir_conns_drain(weir_worker_t *w)
     while (c) {
         weir_conn_t *next = c->next;
         c->keep_alive = 0;
-        if (c->state == CONN_HEAD && weir_buf_len(&c->in) == 0)
+        if (c->state == CONN_H2)
+            weir_h2_drain(c);
+        else if ((c->state == CONN_HEAD || c->state == CONN_DETECT) && weir_buf_len(&c->in) == 0)
             conn_close(c);
         c = next;
     }

@@ -94,7 +94,8 @@ static int build_routes(weir_snapshot_t *s)
     s->num_routes = cfg->num_routers;
     s->routes = calloc(cfg->num_routers ? cfg->num_routers : 1, sizeof *s->routes);
     s->tables = calloc(cfg->num_entrypoints ? cfg->num_entrypoints : 1, sizeof *s->tables);
-    if (!s->routes || !s->tables)
+    s->tls_tables = calloc(cfg->num_entrypoints ? cfg->num_entrypoints : 1, sizeof *s->tls_tables);
+    if (!s->routes || !s->tables || !s->tls_tables)
         return -1;
     for (size_t i = 0; i < cfg->num_routers; i++) {
         weir_route_t *r = &s->routes[i];
@@ -106,13 +107,16 @@ static int build_routes(weir_snapshot_t *s)
             return -1;
     }
     for (size_t e = 0; e < cfg->num_entrypoints; e++) {
+        const weir_entrypoint_cfg_t *ep = &cfg->entrypoints[e];
         weir_router_table_t *t = weir_router_table_new();
-        if (!t)
-            return -1;
+        weir_router_table_t *tt = weir_router_table_new();
         s->tables[e] = t;
+        s->tls_tables[e] = tt;
+        if (!t || !tt)
+            return -1;
         for (size_t i = 0; i < cfg->num_routers; i++) {
             weir_router_cfg_t *rc = &cfg->routers[i];
-            if (!router_on_entrypoint(rc, cfg->entrypoints[e].name) || !s->routes[i].service)
+            if (!router_on_entrypoint(rc, ep->name) || !s->routes[i].service)
                 continue;
             /* Each table owns its matcher tree, so compile a copy per table
              * after the first (the loader's compiled rule goes to the first). */
@@ -123,10 +127,14 @@ static int build_routes(weir_snapshot_t *s)
                 if (weir_rule_compile(rc->rule, WEIR_RULE_HTTP, &rule, &err) < 0)
                     continue;
             }
-            if (weir_router_table_add(t, rule, rc->priority, &s->routes[i]) < 0)
+            /* Traefik: routers with tls serve TLS connections only, the
+             * others plain ones only; http.tls on the entry point makes
+             * every router on it a TLS router. */
+            weir_router_table_t *dst = rc->tls || ep->http_tls ? tt : t;
+            if (weir_router_table_add(dst, rule, rc->priority, &s->routes[i]) < 0)
                 return -1;
         }
-        if (weir_router_table_build(t) < 0)
+        if (weir_router_table_build(t) < 0 || weir_router_table_build(tt) < 0)
             return -1;
     }
     return 0;
@@ -139,6 +147,13 @@ static void snapshot_free(weir_snapshot_t *s)
             weir_router_table_free(s->tables[e]);
         free(s->tables);
     }
+    if (s->tls_tables) {
+        for (size_t e = 0; e < s->cfg->num_entrypoints; e++)
+            weir_router_table_free(s->tls_tables[e]);
+        free(s->tls_tables);
+    }
+    if (s->tls)
+        weir_tls_ctx_unref(s->tls);
     if (s->routes) {
         for (size_t i = 0; i < s->num_routes; i++)
             free(s->routes[i].full_name);
@@ -158,14 +173,17 @@ static void snapshot_free(weir_snapshot_t *s)
     free(s);
 }
 
-weir_snapshot_t *weir_snapshot_build(weir_config_t *cfg, uint64_t generation)
+weir_snapshot_t *weir_snapshot_build(weir_config_t *cfg, weir_tls_ctx_t *tls, uint64_t generation)
 {
     weir_snapshot_t *s = calloc(1, sizeof *s);
     if (!s) {
         weir_config_free(cfg);
+        if (tls)
+            weir_tls_ctx_unref(tls);
         return NULL;
     }
     s->cfg = cfg;
+    s->tls = tls;
     s->generation = generation;
     atomic_init(&s->refs, 1);
     if (build_services(s) < 0 || build_routes(s) < 0) {

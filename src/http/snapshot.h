@@ -12,6 +12,7 @@
 
 #include "config/config.h"
 #include "rules/rules.h"
+#include "tls/tls.h"
 
 typedef struct weir_snapshot weir_snapshot_t;
 typedef struct weir_service_rt weir_service_rt_t;
@@ -45,7 +46,9 @@ struct weir_snapshot {
     atomic_int refs;
     uint64_t generation;
     weir_config_t *cfg;
-    weir_router_table_t **tables; /* one per entry point (cfg->entrypoints order) */
+    weir_router_table_t **tables; /* plain connections: one per entry point (cfg order) */
+    weir_router_table_t **tls_tables; /* TLS connections: routers with tls */
+    weir_tls_ctx_t *tls;          /* certificates and TLS options (owned reference) */
     weir_route_t *routes;
     size_t num_routes;
     weir_service_rt_t *services;
@@ -56,9 +59,9 @@ struct weir_snapshot {
     int wrr_total;
 };
 
-/* Builds a snapshot that takes ownership of cfg. Returns NULL on ENOMEM
- * (cfg is freed then). */
-weir_snapshot_t *weir_snapshot_build(weir_config_t *cfg, uint64_t generation);
+/* Builds a snapshot that takes ownership of cfg and of the reference tls.
+ * Returns NULL on ENOMEM (cfg and tls are released then). */
+weir_snapshot_t *weir_snapshot_build(weir_config_t *cfg, weir_tls_ctx_t *tls, uint64_t generation);
 
 void weir_snapshot_ref(weir_snapshot_t *s);
 void weir_snapshot_unref(weir_snapshot_t *s);

@@ -76,18 +76,25 @@ int weir_tls_session_new(const weir_tls_ctx_t *ctx, int opt, const weir_tls_cert
  * GnuTLS writes through a push function that never blocks: what the socket
  * does not take is kept in out and written first when the socket drains.
  * Reads pull straight from the socket. */
-typedef struct {
+typedef struct weir_tls_io {
     gnutls_session_t s;
+    weir_tls_ctx_t *ctx;    /* a reference held for the session's credentials (may be NULL) */
     int fd;
     weir_buf_t out;         /* record bytes the socket did not take yet */
+    weir_buf_t pre;         /* bytes read before the session existed (the
+                             * ClientHello peeked at): pulled first */
     uint8_t rd_again : 1;   /* the last pull hit EAGAIN */
     uint8_t wr_full : 1;    /* the last push could not write everything */
     uint8_t handshaken : 1; /* handshake completed */
     uint8_t failed : 1;     /* a fatal error happened: close */
 } weir_tls_io_t;
 
-/* Binds a new session to fd. */
-void weir_tls_io_init(weir_tls_io_t *t, gnutls_session_t s, int fd);
+/* Binds a new session of ctx to fd (taking a reference on ctx); the bytes
+ * of pre (already read from fd) are moved into the session's input first
+ * (pre is left empty). */
+void weir_tls_io_init(weir_tls_io_t *t, weir_tls_ctx_t *ctx, gnutls_session_t s, int fd,
+                      weir_buf_t *pre);
+/* Frees the session and drops the context reference. */
 void weir_tls_io_free(weir_tls_io_t *t);
 /* Drives the handshake: 1 done, 0 waiting for the socket, -1 failed. */
 int weir_tls_io_handshake(weir_tls_io_t *t);

@@ -178,7 +178,7 @@ static void upstream_failed(weir_req_t *r, int status)
     weir_proxy_abort(r);
     if (r->resp_started) {
         /* Part of the response is out: the client must not see a clean end. */
-        weir_conn_abort(r->conn);
+        weir_req_abort(r);
         return;
     }
     if (retry) {
@@ -203,7 +203,7 @@ static void req_timeout(weir_timer_t *t)
     }
     if (r->resp_started) {
         weir_proxy_abort(r);
-        weir_conn_abort(r->conn);
+        weir_req_abort(r);
         return;
     }
     r->retried = 1; /* a timeout is not retried */
@@ -280,6 +280,8 @@ int weir_body_accept(weir_body_t *b, const char *p, size_t n)
             return -1;
         if (k == 0)
             break;
+        if (tr.len && b->trailers)
+            weir_buf_append(b->trailers, tr.ptr, tr.len);
         if (b->decode && d.len) {
             b->pre = (size_t)(d.ptr - p);
             b->len = d.len;
@@ -300,7 +302,7 @@ int weir_body_accept(weir_body_t *b, const char *p, size_t n)
 static void arm_response_timer(weir_req_t *r)
 {
     r->up_req_done = 1;
-    weir_timer_stop(&r->conn->timer);
+    weir_req_request_sent(r);
     int64_t ms = timeouts_of(r)->response_header_timeout_ms;
     if (!r->resp_started && ms > 0)
         weir_timer_set(r->conn->worker->loop, &r->up->timer, ms, req_timeout);
@@ -314,7 +316,7 @@ static void arm_response_timer(weir_req_t *r)
 static int send_request(weir_req_t *r)
 {
     weir_upconn_t *u = r->up;
-    weir_conn_t *c = r->conn;
+    weir_buf_t *in = weir_req_body_src(r);
     weir_body_t *b = &r->reqbody;
     int progress = 0;
     while (r->uphead_sent < weir_buf_len(&r->uphead)) {
@@ -329,27 +331,27 @@ static int send_request(weir_req_t *r)
     }
     while (!weir_body_done(b)) {
         if (b->len) {
-            ssize_t w = up_send(u, weir_buf_head(&c->in), b->len);
+            ssize_t w = up_send(u, weir_buf_head(in), b->len);
             if (w < 0)
                 return -1;
             if (w == 0)
                 return progress;
-            weir_buf_consume(&c->in, (size_t)w);
+            weir_buf_consume(in, (size_t)w);
             b->len -= (size_t)w;
             progress = 1;
             continue;
         }
-        int a = weir_body_accept(b, weir_buf_head(&c->in), weir_buf_len(&c->in));
+        int a = weir_body_accept(b, weir_buf_head(in), weir_buf_len(in));
         if (a < 0)
             return -2;
         if (a > 0)
             continue;
         /* Need more bytes from the client. */
-        size_t before = weir_buf_len(&c->in);
-        weir_conn_want_body(c);
-        if (weir_buf_len(&c->in) > before)
+        size_t before = weir_buf_len(in);
+        weir_req_want_body(r);
+        if (weir_buf_len(in) > before)
             continue;
-        if (c->rd_eof)
+        if (weir_req_body_eof(r))
             return -2;
         return progress;
     }
@@ -362,21 +364,27 @@ static int send_request(weir_req_t *r)
 
 static void begin_response(weir_req_t *r)
 {
-    weir_conn_t *c = r->conn;
     weir_body_t *b = &r->respbody;
     r->origin_status = r->resp.status;
     r->status = r->resp.status;
     b->kind = r->resp.body;
     b->remaining = r->resp.content_length;
-    if (b->kind == WEIR_BODY_CHUNKED && r->h1.minor == 0)
-        b->decode = 1;
-    if (b->kind == WEIR_BODY_UNTIL_CLOSE || b->decode)
-        r->close_after = 1;
+    if (r->h2s) {
+        /* HTTP/2 frames the body itself: only the data goes on, and the
+         * trailer section becomes a trailing HEADERS frame. */
+        if (b->kind == WEIR_BODY_CHUNKED) {
+            b->decode = 1;
+            b->trailers = &r->trailers;
+        }
+    } else {
+        if (b->kind == WEIR_BODY_CHUNKED && r->h1.minor == 0)
+            b->decode = 1;
+        if (b->kind == WEIR_BODY_UNTIL_CLOSE || b->decode)
+            r->close_after = 1;
+    }
     r->resp_started = 1;
     weir_timer_stop(&r->up->timer);
-    const weir_entrypoint_cfg_t *ep = &r->view->snap->cfg->entrypoints[c->ep];
-    if (ep->write_timeout_ms > 0)
-        weir_timer_set(c->worker->loop, &c->timer, ep->write_timeout_ms, c->timer.cb);
+    weir_req_response_started(r);
 }
 
 /* Returns 1 when a final head was parsed, 0 when more bytes are needed,
@@ -397,7 +405,7 @@ static int parse_response_head(weir_req_t *r)
         if (st >= 100 && st < 200 && st != 101) {
             /* Interim responses: 100 is ours to send; forward the others
              * (103 Early Hints) to HTTP/1.1 clients. */
-            if (st != 100 && r->h1.minor >= 1)
+            if (st != 100 && r->h1.minor >= 1 && !r->h2s)
                 weir_buf_append(&r->out, weir_buf_head(&u->in), (size_t)n);
             weir_buf_consume(&u->in, (size_t)n);
             continue;
@@ -405,7 +413,7 @@ static int parse_response_head(weir_req_t *r)
         if (st == 101 && !r->upgrade)
             return -1;
         begin_response(r);
-        if (weir_build_client_head(r) < 0)
+        if (weir_req_client_head(r) < 0)
             return -1;
         weir_buf_consume(&u->in, (size_t)n);
         return 1;
@@ -418,7 +426,6 @@ static int parse_response_head(weir_req_t *r)
 static int send_response(weir_req_t *r)
 {
     weir_upconn_t *u = r->up;
-    weir_conn_t *c = r->conn;
     weir_body_t *b = &r->respbody;
     int progress = 0;
     for (;;) {
@@ -442,7 +449,7 @@ static int send_response(weir_req_t *r)
                 iov[cnt++] = (struct iovec){weir_buf_head(&r->out), hl};
             if (b->len)
                 iov[cnt++] = (struct iovec){weir_buf_head(&u->in), b->len};
-            ssize_t w = weir_conn_send(c, iov, cnt);
+            ssize_t w = weir_req_send(r, iov, cnt);
             if (w < 0)
                 return -1;
             if (w == 0)
@@ -568,7 +575,7 @@ static void pump(weir_req_t *r)
             if (s == -2) {
                 if (r->resp_started) {
                     weir_proxy_abort(r);
-                    weir_conn_abort(r->conn);
+                    weir_req_abort(r);
                 } else {
                     weir_proxy_abort(r);
                     weir_req_error(r, 400);
@@ -610,7 +617,7 @@ static void pump(weir_req_t *r)
                 /* Flush interim responses we queued. */
                 if (weir_buf_len(&r->out)) {
                     struct iovec iov = {weir_buf_head(&r->out), weir_buf_len(&r->out)};
-                    ssize_t w = weir_conn_send(r->conn, &iov, 1);
+                    ssize_t w = weir_req_send(r, &iov, 1);
                     if (w > 0)
                         weir_buf_consume(&r->out, (size_t)w);
                 }
@@ -625,14 +632,10 @@ static void pump(weir_req_t *r)
             }
         }
         int s = send_response(r);
-        if (s == -1) {
+        if (s < 0) {
+            /* The client is gone (-1) or the upstream broke the body (-2). */
             weir_proxy_abort(r);
-            weir_conn_abort(r->conn);
-            return;
-        }
-        if (s == -2) {
-            weir_proxy_abort(r);
-            weir_conn_abort(r->conn);
+            weir_req_abort(r);
             return;
         }
         if (weir_body_done(&r->respbody) && weir_buf_len(&r->out) == 0) {
@@ -643,7 +646,7 @@ static void pump(weir_req_t *r)
         if (!progress)
             return;
     }
-    weir_conn_resume_later(r->conn);
+    weir_req_resume_later(r);
 }
 
 void weir_proxy_resume(weir_req_t *r)
