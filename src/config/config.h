@@ -44,6 +44,10 @@ typedef struct {
 /* Formats error i as "file:line:column: message" ("file: message" when the
  * error has no line, e.g. a file that cannot be read). Returns a heap string. */
 char *weir_config_error_format(const weir_config_error_t *e);
+/* Appends an error found outside the loader (a certificate file that
+ * does not load, ...) at pos; the file name is copied into errs. */
+void weir_config_errors_add(weir_config_errors_t *errs, weir_pos_t pos, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Frees every error and resets *errs to empty; safe on an empty list. */
 void weir_config_errors_free(weir_config_errors_t *errs);
 

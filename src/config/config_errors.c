@@ -120,3 +120,21 @@ void weir_config_errors_free(weir_config_errors_t *errs)
     free(errs->files);
     memset(errs, 0, sizeof *errs);
 }
+
+void weir_config_errors_add(weir_config_errors_t *errs, weir_pos_t pos, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *msg = weir_config_xalloc((size_t)(n > 0 ? n : 0) + 1);
+    va_start(ap, fmt);
+    vsnprintf(msg, (size_t)(n > 0 ? n : 0) + 1, fmt, ap);
+    va_end(ap);
+    if (pos.file)
+        pos.file = weir_config_error_file(errs, pos.file);
+    errs->items = weir_config_grow(errs->items, errs->count, sizeof *errs->items);
+    errs->items[errs->count].pos = pos;
+    errs->items[errs->count].msg = msg;
+    errs->count++;
+}

@@ -147,6 +147,12 @@ bool weir_rule_exact_host(const weir_rule_t *rule, weir_slice_t *host);
  * Returns the length written to out, or -1 if it does not fit in cap. */
 int weir_path_routing(weir_slice_t path, char *out, size_t cap);
 
+/* The normalised argument of every Host (HostSNI for TCP) matcher of the
+ * rule, anywhere in it, in rule order: stores at most max in out and
+ * returns how many there are. Traefik derives a TLS router's domains from
+ * them (certificates, TLS options by SNI). */
+size_t weir_rule_hosts(const weir_rule_t *rule, weir_slice_t *out, size_t max);
+
 /* Host pattern test on normalised names: "*" matches anything (also empty),
  * "*.example.com" exactly one non-empty label before ".example.com",
  * anything else is byte equality. */

@@ -972,6 +972,30 @@ bool weir_rule_exact_host(const weir_rule_t *rule, weir_slice_t *host)
     return false;
 }
 
+static void collect_hosts(const node_t *n, weir_slice_t *out, size_t max, size_t *count)
+{
+    switch (n->kind) {
+    case N_LEAF:
+        if (n->u.leaf.id == M_HOST || n->u.leaf.id == M_HOST_SNI) {
+            if (*count < max) out[*count] = weir_slice(n->u.leaf.a.ptr, n->u.leaf.a.len);
+            (*count)++;
+        }
+        break;
+    case N_NOT:
+        collect_hosts(n->u.child, out, max, count);
+        break;
+    default:
+        for (size_t i = 0; i < n->u.list.n; i++) collect_hosts(n->u.list.kids[i], out, max, count);
+    }
+}
+
+size_t weir_rule_hosts(const weir_rule_t *rule, weir_slice_t *out, size_t max)
+{
+    size_t count = 0;
+    collect_hosts(rule->root, out, max, &count);
+    return count;
+}
+
 /* ---- evaluation ---- */
 
 static weir_slice_t S(const str_t *s)
