@@ -85,6 +85,7 @@ typedef struct {
      * and domains apply to routers without their own tls section */
     int http_tls;
     char *http_tls_options;  /* NULL = "default" */
+    weir_pos_t http_tls_options_pos;
     char **http_tls_domains; /* main and sans of http.tls.domains, flattened */
     size_t num_http_tls_domains;
     /* http.redirections.entryPoint */
@@ -189,6 +190,7 @@ typedef struct {
     int tls; /* a tls section is present (served only on TLS connections) */
     char *tls_options;     /* tls.options as written ("name", "name@file"); NULL = default */
     int tls_options_index; /* resolved index into cfg->tls_options (0 = "default") */
+    weir_pos_t tls_options_pos;
     char **tls_domains;    /* tls.domains main and sans, flattened */
     size_t num_tls_domains;
     weir_pos_t service_pos;     /* added: position of the service value */
@@ -225,6 +227,7 @@ typedef struct {
     weir_client_auth_t client_auth;
     int disable_session_tickets;
     weir_pos_t ca_pos; /* position of clientAuth.caFiles (errors naming a bad file) */
+    weir_pos_t auth_pos; /* position of clientAuth.clientAuthType */
 } weir_tls_options_cfg_t;
 
 /* tls.certificates[i]. certFile and keyFile are paths, or inline PEM
@@ -529,6 +532,26 @@ void weir_config_parse_dynamic(weir_config_ctx_t *ctx, const weir_config_node_t 
 /* The static file's "http" key (weir extension) and the provider's. */
 void weir_config_set_http(weir_config_ctx_t *ctx, const weir_config_node_t *key,
                           const weir_config_node_t *value, void *target);
+
+/* -- config_tls.c: the tls section, router tls, entry point http.tls,
+ * http.redirections and http2 -- */
+void weir_config_set_tls(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                         const weir_config_node_t *value, void *target);
+void weir_config_set_router_tls(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                                const weir_config_node_t *value, void *target);
+void weir_config_set_ep_tls(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                            const weir_config_node_t *value, void *target);
+void weir_config_set_ep_redirections(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                                     const weir_config_node_t *value, void *target);
+void weir_config_set_ep_http2(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                              const weir_config_node_t *value, void *target);
+void weir_config_tls_defaults(weir_config_t *cfg);
+void weir_config_ep_tls_defaults(weir_entrypoint_cfg_t *ep);
+/* Deep-copies the TLS fields of an entry point copied by value (reload). */
+void weir_config_ep_tls_copy(weir_entrypoint_cfg_t *ep, const char *file);
+void weir_config_ep_tls_free(weir_entrypoint_cfg_t *ep);
+void weir_config_resolve_tls(weir_config_ctx_t *ctx);
+void weir_config_tls_free(weir_config_t *cfg);
 
 /* -- config_resolve.c: cross-references once every file is read -- */
 void weir_config_resolve(weir_config_ctx_t *ctx);

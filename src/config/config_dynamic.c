@@ -122,22 +122,6 @@ static void set_router_middlewares(weir_config_ctx_t *ctx, const weir_config_nod
     if (r->num_middlewares) weir_config_key_error(ctx, key, "middlewares are not supported yet");
 }
 
-static const weir_config_key_t router_tls_keys[] = {
-    UNSUPPORTED("options"),
-    UNSUPPORTED("certResolver"),
-    UNSUPPORTED("domains"),
-    END,
-};
-
-/* TLS arrives later; an empty tls section already marks the router as
- * TLS-only, which is what the proxy needs to know. */
-static void set_router_tls(weir_config_ctx_t *ctx, const weir_config_node_t *key,
-                           const weir_config_node_t *v, void *target)
-{
-    ((weir_router_cfg_t *)target)->tls = 1;
-    weir_config_walk_map(ctx, v, router_tls_keys, target);
-}
-
 static const weir_config_key_t router_keys[] = {
     {"entryPoints", WEIR_KEY_CUSTOM, 0, NULL, set_router_entrypoints, 0},
     {"rule", WEIR_KEY_CUSTOM, 0, NULL, set_rule, 0},
@@ -145,7 +129,7 @@ static const weir_config_key_t router_keys[] = {
     {"priority", WEIR_KEY_CUSTOM, 0, NULL, set_priority, 0},
     {"service", WEIR_KEY_CUSTOM, 0, NULL, set_service_ref, 0},
     {"middlewares", WEIR_KEY_CUSTOM, 0, NULL, set_router_middlewares, 0},
-    {"tls", WEIR_KEY_CUSTOM, 0, NULL, set_router_tls, 0},
+    {"tls", WEIR_KEY_CUSTOM, 0, NULL, weir_config_set_router_tls, 0},
     UNSUPPORTED("observability"),
     END,
 };
@@ -404,7 +388,7 @@ static const weir_config_key_t dynamic_keys[] = {
     {"http", WEIR_KEY_CUSTOM, 0, NULL, weir_config_set_http, 0},
     UNSUPPORTED("tcp"),
     UNSUPPORTED("udp"),
-    UNSUPPORTED("tls"),
+    {"tls", WEIR_KEY_CUSTOM, 0, NULL, weir_config_set_tls, 0},
     END,
 };
 

@@ -37,6 +37,8 @@ void weir_config_router_clear(weir_router_cfg_t *r)
     weir_rule_free(r->compiled);
     free(r->service);
     free_strings(r->middlewares, r->num_middlewares);
+    free(r->tls_options);
+    free_strings(r->tls_domains, r->num_tls_domains);
     memset(r, 0, sizeof *r);
 }
 
@@ -64,8 +66,10 @@ void weir_config_free(weir_config_t *cfg)
         free(cfg->entrypoints[i].name);
         free(cfg->entrypoints[i].address);
         free(cfg->entrypoints[i].fwd_trusted);
+        weir_config_ep_tls_free(&cfg->entrypoints[i]);
     }
     free(cfg->entrypoints);
+    weir_config_tls_free(cfg);
     free(cfg->provider_filename);
     free(cfg->provider_directory);
     free(cfg->log.file_path);
@@ -393,6 +397,7 @@ static void copy_static(weir_config_t *cfg, const weir_config_t *base, const cha
         ep->fwd_trusted = n ? memcpy(weir_config_xalloc(n), ep->fwd_trusted, n) : NULL;
         /* static positions are all in the static file, files[0] here too */
         ep->pos.file = ep->address_pos.file = file;
+        weir_config_ep_tls_copy(ep, file);
     }
     cfg->workers = base->workers;
     cfg->provider_filename = dup_or_null(base->provider_filename);

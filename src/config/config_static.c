@@ -40,6 +40,7 @@ static void entrypoint_defaults(weir_entrypoint_cfg_t *ep)
     ep->grace_timeout_ms = 10000;
     ep->request_accept_grace_timeout_ms = 0;
     ep->max_header_bytes = 1048576;
+    weir_config_ep_tls_defaults(ep);
 }
 
 void weir_config_static_defaults(weir_config_t *cfg)
@@ -54,6 +55,7 @@ void weir_config_static_defaults(weir_config_t *cfg)
     cfg->num_transports = 1;
     cfg->transports[0].name = weir_config_xstrdup("default@internal");
     weir_config_transport_defaults(&cfg->transports[0]);
+    weir_config_tls_defaults(cfg);
 }
 
 /* ---- servers transports (shared with the dynamic http.serversTransports) ---- */
@@ -197,9 +199,9 @@ static const weir_config_key_t forwarded_headers_keys[] = {
 
 static const weir_config_key_t ep_http_keys[] = {
     {"maxHeaderBytes", WEIR_KEY_CUSTOM, 0, NULL, set_max_header_bytes, 0},
-    UNSUPPORTED("redirections"),
+    {"redirections", WEIR_KEY_CUSTOM, 0, NULL, weir_config_set_ep_redirections, 0},
     UNSUPPORTED("middlewares"),
-    UNSUPPORTED("tls"),
+    {"tls", WEIR_KEY_CUSTOM, 0, NULL, weir_config_set_ep_tls, 0},
     UNSUPPORTED("encodedCharacters"),
     UNSUPPORTED("encodeQuerySemicolons"),
     UNSUPPORTED("sanitizePath"),
@@ -216,7 +218,7 @@ static const weir_config_key_t entrypoint_keys[] = {
     UNSUPPORTED("reusePort"),
     UNSUPPORTED("allowACMEByPass"),
     UNSUPPORTED("proxyProtocol"),
-    UNSUPPORTED("http2"),
+    {"http2", WEIR_KEY_CUSTOM, 0, NULL, weir_config_set_ep_http2, 0},
     UNSUPPORTED("http3"),
     UNSUPPORTED("udp"),
     UNSUPPORTED("observability"),
@@ -450,7 +452,7 @@ static const weir_config_key_t static_keys[] = {
     {"http", WEIR_KEY_CUSTOM, 0, NULL, weir_config_set_http, 0},
     UNSUPPORTED("tcp"),
     UNSUPPORTED("udp"),
-    UNSUPPORTED("tls"),
+    {"tls", WEIR_KEY_CUSTOM, 0, NULL, weir_config_set_tls, 0},
     STATIC_UNSUPPORTED("tcpServersTransport"),
     STATIC_UNSUPPORTED("api"),
     STATIC_UNSUPPORTED("metrics"),

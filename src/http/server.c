@@ -757,6 +757,7 @@ static int start_tls(weir_conn_t *c)
     weir_slice_t name = weir_slice(sni, n);
     int opt = weir_tls_ctx_options_for(ctx, name);
     const weir_tls_cert_t *cert = n ? weir_tls_ctx_find_cert(ctx, name) : NULL;
+    weir_debug("tls: sni \"%.*s\" options %d certificate %s", (int)n, sni, opt, cert ? "found" : "default");
     gnutls_session_t session;
     if (weir_tls_session_new(ctx, opt, cert, &session) < 0) {
         conn_close(c); /* sniStrict and no certificate for the name */
