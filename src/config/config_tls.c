@@ -555,6 +555,7 @@ static void add_option(weir_config_ctx_t *ctx, const weir_config_node_t *name,
         cfg->tls_options =
             weir_config_grow(cfg->tls_options, cfg->num_tls_options, sizeof *cfg->tls_options);
         o = &cfg->tls_options[cfg->num_tls_options++];
+        memset(o, 0, sizeof *o);
     }
     option_clear(o);
     option_defaults(o, name->text);

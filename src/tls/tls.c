@@ -234,7 +234,20 @@ static int load_pair(weir_tls_cert_t *c, const char *certv, const char *keyv, we
         gnutls_free(cd.data);
         return -1;
     }
-    int rc = gnutls_certificate_allocate_credentials(&c->cred);
+    /* Parse the certificates first: GnuTLS 3.7 leaks a half-parsed chain
+     * when set_x509_key_mem2 fails on a broken PEM block. */
+    gnutls_x509_crt_t *list = NULL;
+    unsigned n = 0;
+    int rc = gnutls_x509_crt_list_import2(&list, &n, &cd, GNUTLS_X509_FMT_PEM, 0);
+    if (rc >= 0) {
+        for (unsigned i = 0; i < n; i++)
+            gnutls_x509_crt_deinit(list[i]);
+        gnutls_free(list);
+        if (n == 0)
+            rc = GNUTLS_E_NO_CERTIFICATE_FOUND;
+    }
+    if (rc >= 0)
+        rc = gnutls_certificate_allocate_credentials(&c->cred);
     if (rc >= 0)
         rc = gnutls_certificate_set_x509_key_mem2(c->cred, &cd, &kd, GNUTLS_X509_FMT_PEM, NULL, 0);
     gnutls_free(cd.data);
