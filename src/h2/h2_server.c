@@ -779,15 +779,19 @@ static void flush(weir_h2_conn_t *h2)
         }
         if (weir_buf_len(&h2->wbuf) == 0)
             break;
-        struct iovec iov = {weir_buf_head(&h2->wbuf), weir_buf_len(&h2->wbuf)};
-        ssize_t w = weir_conn_write(c, &iov, 1);
-        if (w < 0) {
-            close_conn(h2);
-            return;
+        while (weir_buf_len(&h2->wbuf)) {
+            /* A short count without a full socket (TLS takes at most a
+             * budget per call) means: write again. */
+            struct iovec iov = {weir_buf_head(&h2->wbuf), weir_buf_len(&h2->wbuf)};
+            ssize_t w = weir_conn_write(c, &iov, 1);
+            if (w < 0) {
+                close_conn(h2);
+                return;
+            }
+            if (w == 0)
+                return; /* the socket is full: EPOLLOUT brings us back */
+            weir_buf_consume(&h2->wbuf, (size_t)w);
         }
-        weir_buf_consume(&h2->wbuf, (size_t)w);
-        if (weir_buf_len(&h2->wbuf))
-            return; /* the socket is full: EPOLLOUT brings us back */
         weir_buf_release(&h2->wbuf);
         bool again = nghttp2_session_want_write(h2->s);
         for (weir_h2_stream_t *st = h2->streams; st && !again; st = st->next)
