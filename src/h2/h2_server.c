@@ -61,6 +61,7 @@ struct weir_h2_conn {
     uint8_t scheduled : 1, draining : 1, final_goaway : 1, dead : 1;
     int64_t abuse_start_ms;
     uint32_t resets, settings, pings;
+    int32_t max_stream; /* highest stream id the client opened */
 };
 
 static void schedule(weir_h2_conn_t *h2);
@@ -289,6 +290,23 @@ static void start_stream(weir_h2_stream_t *st)
 }
 
 /* ---- nghttp2 callbacks ---- */
+
+/* RFC 9113 §5.1.1: a client's new stream ids only grow. nghttp2 drops a
+ * HEADERS frame on a lower, never-opened id silently; answer it with the
+ * connection error the RFC asks for. */
+static int on_begin_frame(nghttp2_session *s, const nghttp2_frame_hd *hd, void *ud)
+{
+    weir_h2_conn_t *h2 = ud;
+    if (hd->type != NGHTTP2_HEADERS || hd->stream_id <= 0)
+        return 0;
+    if (hd->stream_id > h2->max_stream) {
+        h2->max_stream = hd->stream_id;
+        return 0;
+    }
+    if (hd->stream_id < h2->max_stream && !nghttp2_session_find_stream(s, hd->stream_id))
+        nghttp2_session_terminate_session(s, NGHTTP2_PROTOCOL_ERROR);
+    return 0;
+}
 
 static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *frame, void *ud)
 {
@@ -895,6 +913,7 @@ int weir_h2_start(weir_conn_t *c)
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
     nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
+    nghttp2_session_callbacks_set_on_begin_frame_callback(cb, on_begin_frame);
     nghttp2_option *opt;
     if (nghttp2_option_new(&opt) != 0) {
         nghttp2_session_callbacks_del(cb);
