@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config/config.h"
 
@@ -867,10 +868,182 @@ static void test_error_format(void **state)
     weir_config_free(NULL);
 }
 
+
+/* ---- TLS, redirections, HTTP/2 settings ---- */
+
+static void test_tls_defaults(void **state)
+{
+    weir_config_t *cfg = buffer_ok(MINIMAL);
+    assert_int_equal(cfg->num_tls_options, 1);
+    const weir_tls_options_cfg_t *o = &cfg->tls_options[0];
+    assert_string_equal(o->name, "default");
+    assert_int_equal(o->min_version, 0x0303);
+    assert_int_equal(o->max_version, 0);
+    assert_int_equal(o->num_alpn, 3);
+    assert_string_equal(o->alpn[0], "h2");
+    assert_string_equal(o->alpn[1], "http/1.1");
+    assert_string_equal(o->alpn[2], "acme-tls/1");
+    assert_int_equal(o->client_auth, WEIR_CLIENT_AUTH_NONE);
+    const weir_entrypoint_cfg_t *ep = &cfg->entrypoints[0];
+    assert_int_equal(ep->h2_max_concurrent_streams, 250);
+    assert_int_equal(ep->h2_max_decoder_table_size, 4096);
+    assert_int_equal(ep->h2_max_encoder_table_size, 4096);
+    assert_null(ep->redirect_to);
+    assert_int_equal(ep->http_tls, 0);
+    weir_config_free(cfg);
+}
+
+static const char *const TLS_GOOD =
+    "entryPoints:\n"
+    "  web:\n"
+    "    address: \":80\"\n"
+    "    http:\n"
+    "      redirections:\n"
+    "        entryPoint: {to: websecure, scheme: https, permanent: false, priority: 10}\n"
+    "  websecure:\n"
+    "    address: \":8443\"\n"
+    "    http2: {maxConcurrentStreams: 32, maxDecoderHeaderTableSize: 8192}\n"
+    "    http:\n"
+    "      tls: {options: modern, domains: [{main: Example.COM, sans: [\"*.example.com\"]}]}\n"
+    "tls:\n"
+    "  certificates:\n"
+    "    - certFile: /c/a.crt\n"
+    "      keyFile: /c/a.key\n"
+    "      stores: [default]\n"
+    "  stores:\n"
+    "    default:\n"
+    "      defaultCertificate: {certFile: /c/d.crt, keyFile: /c/d.key}\n"
+    "  options:\n"
+    "    default: {minVersion: VersionTLS13}\n"
+    "    modern:\n"
+    "      minVersion: VersionTLS12\n"
+    "      maxVersion: VersionTLS13\n"
+    "      cipherSuites: [TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, TLS_AES_128_GCM_SHA256]\n"
+    "      curvePreferences: [CurveP256, X25519]\n"
+    "      sniStrict: true\n"
+    "      alpnProtocols: [http/1.1]\n"
+    "      disableSessionTickets: true\n"
+    "      clientAuth:\n"
+    "        caFiles: [/c/ca.crt]\n"
+    "        clientAuthType: RequireAndVerifyClientCert\n"
+    "http:\n"
+    "  routers:\n"
+    "    r:\n"
+    "      rule: \"Host(`a`)\"\n"
+    "      service: noop@internal\n"
+    "      tls: {options: modern@file, domains: [{main: a.test}]}\n";
+
+static void test_tls_good(void **state)
+{
+    weir_config_t *cfg = buffer_ok(TLS_GOOD);
+    assert_int_equal(cfg->num_tls_options, 2);
+    assert_string_equal(cfg->tls_options[0].name, "default");
+    assert_int_equal(cfg->tls_options[0].min_version, 0x0304);
+    const weir_tls_options_cfg_t *m = &cfg->tls_options[1];
+    assert_string_equal(m->name, "modern");
+    assert_int_equal(m->min_version, 0x0303);
+    assert_int_equal(m->max_version, 0x0304);
+    assert_int_equal(m->num_cipher_suites, 2);
+    assert_int_equal(m->num_curves, 2);
+    assert_true(m->sni_strict);
+    assert_true(m->disable_session_tickets);
+    assert_int_equal(m->num_alpn, 1);
+    assert_string_equal(m->alpn[0], "http/1.1");
+    assert_int_equal(m->num_ca_files, 1);
+    assert_int_equal(m->client_auth, WEIR_CLIENT_AUTH_REQUIRE_AND_VERIFY);
+    assert_int_equal(cfg->num_tls_certs, 1);
+    assert_string_equal(cfg->tls_certs[0].cert_file, "/c/a.crt");
+    assert_int_equal(cfg->tls_certs[0].cert_pos.line, 14);
+    assert_int_equal(cfg->num_tls_stores, 1);
+    assert_string_equal(cfg->tls_stores[0].default_cert_file, "/c/d.crt");
+    const weir_router_cfg_t *r = router(cfg, "r");
+    assert_true(r->tls);
+    assert_int_equal(r->tls_options_index, 1);
+    assert_int_equal(r->num_tls_domains, 1);
+    assert_string_equal(r->tls_domains[0], "a.test");
+    const weir_entrypoint_cfg_t *web = &cfg->entrypoints[0], *sec = &cfg->entrypoints[1];
+    assert_string_equal(web->redirect_to, "websecure");
+    assert_int_equal(web->redirect_port, 8443);
+    assert_false(web->redirect_permanent);
+    assert_int_equal(web->redirect_priority, 10);
+    assert_string_equal(web->redirect_scheme, "https");
+    assert_true(sec->http_tls);
+    assert_string_equal(sec->http_tls_options, "modern");
+    assert_int_equal(sec->num_http_tls_domains, 2);
+    assert_string_equal(sec->http_tls_domains[0], "example.com");
+    assert_string_equal(sec->http_tls_domains[1], "*.example.com");
+    assert_int_equal(sec->h2_max_concurrent_streams, 32);
+    assert_int_equal(sec->h2_max_decoder_table_size, 8192);
+    weir_config_free(cfg);
+}
+
+static void test_tls_reload_keeps_entrypoint_tls(void **state)
+{
+    char path[] = "/tmp/weir-test-tls-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, TLS_GOOD, strlen(TLS_GOOD)), (ssize_t)strlen(TLS_GOOD));
+    close(fd);
+    weir_config_t *base = NULL, *next = NULL;
+    weir_config_errors_t errs;
+    assert_int_equal(weir_config_load(path, &base, &errs), 0);
+    weir_config_errors_free(&errs);
+    assert_int_equal(weir_config_reload_dynamic(base, path, &next, &errs), 0);
+    weir_config_errors_free(&errs);
+    weir_config_free(base); /* the copy must not share the entry points' strings */
+    assert_string_equal(next->entrypoints[0].redirect_to, "websecure");
+    assert_int_equal(next->entrypoints[0].redirect_port, 8443);
+    assert_string_equal(next->entrypoints[1].http_tls_options, "modern");
+    assert_int_equal(next->num_tls_options, 2);
+    weir_config_free(next);
+    unlink(path);
+}
+
+static void test_tls_bad(void **state)
+{
+    EXPECT_BUFFER_ERRORS(
+        "entryPoints:\n"
+        "  web:\n"
+        "    address: \":80\"\n"
+        "    http: {redirections: {entryPoint: {to: webscure}}}\n"
+        "    http2: {maxConcurrentStreams: 0}\n"
+        "tls:\n"
+        "  certificates:\n"
+        "    - {certFile: /a.crt}\n"
+        "  options:\n"
+        "    o1: {minVersion: VersionTLS14, cipherSuites: [TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA257]}\n"
+        "    o2: {minVersion: VersionTLS13, maxVersion: VersionTLS12}\n"
+        "    o3: {clientAuth: {clientAuthType: VerifyClientCertIfGiven}}\n"
+        "    o4: {curvePreferences: [CurveP999], clientAuth: {clientAuthType: Nope}}\n"
+        "http:\n"
+        "  routers:\n"
+        "    r: {rule: \"Host(`a`)\", service: noop@internal, tls: {options: o5, certResolver: le}}\n",
+        "buf.yml:4:44: entryPoints.web.http.redirections.entryPoint.to: entry point \"webscure\" "
+        "does not exist",
+        "buf.yml:5:35: entryPoints.web.http2.maxConcurrentStreams: must be greater than 0",
+        "buf.yml:8:7: tls.certificates[0]: missing keyFile",
+        "buf.yml:10:22: tls.options.o1.minVersion: unknown TLS version \"VersionTLS14\" (did you "
+        "mean \"VersionTLS10\"?)",
+        "buf.yml:10:51: tls.options.o1.cipherSuites[0]: unknown cipher suite "
+        "\"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA257\" (did you mean "
+        "\"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256\"?)",
+        "buf.yml:11:5: tls.options.o2: minVersion is above maxVersion",
+        "buf.yml:12:39: tls.options.o3.clientAuth: VerifyClientCertIfGiven needs caFiles",
+        "buf.yml:13:29: tls.options.o4.curvePreferences[0]: unknown curve \"CurveP999\"",
+        "buf.yml:13:70: tls.options.o4.clientAuth.clientAuthType: unknown clientAuthType \"Nope\"",
+        "buf.yml:16:67: http.routers.r.tls.options: tls option \"o5\" does not exist (did you mean "
+        "\"o1\"?)",
+        "buf.yml:16:71: http.routers.r.tls.certResolver: not supported yet");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_duration_table),
+        cmocka_unit_test(test_tls_defaults),
+        cmocka_unit_test(test_tls_good),
+        cmocka_unit_test(test_tls_reload_keeps_entrypoint_tls),
+        cmocka_unit_test(test_tls_bad),
         cmocka_unit_test(test_good_quickstart),
         cmocka_unit_test(test_good_static_file),
         cmocka_unit_test(test_good_static_dir),
