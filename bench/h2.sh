@@ -97,6 +97,8 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
     -subj /CN=bench.test -addext "subjectAltName=DNS:bench.test" \
     -keyout "$TMP/key.pem" -out "$TMP/cert.pem" 2>/dev/null
 cat "$TMP/cert.pem" "$TMP/key.pem" > "$TMP/both.pem"
+chmod 755 "$TMP"
+chmod 644 "$TMP"/*.pem  # h2o reads them after dropping to its own user
 
 # ---------------------------------------------------------------- origin
 BODY=$(printf 'x%.0s' $(seq 1 63))
@@ -220,8 +222,7 @@ start nginx nginx -p "$TMP/nginx" -e "$TMP/nginx/error.log" -c "$TMP/nginx/nginx
 PORT[h2o]=$(free_port)
 cat > "$TMP/h2o.conf" <<EOF
 num-threads: 1
-pid-file: $TMP/h2o.pid
-error-log: $TMP/h2o.err
+user: root
 listen:
   host: 127.0.0.1
   port: ${PORT[h2o]}

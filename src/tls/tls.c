@@ -501,6 +501,12 @@ static void priority_of(const weir_tls_options_cfg_t *o, strbuf_t *b)
             if (g)
                 sb_add(b, ":+GROUP-%s", g);
         }
+    } else {
+        /* Go's order: X25519 first. It is also the key share most clients
+         * send, so a server preferring P-256 would answer most TLS 1.3
+         * handshakes with a HelloRetryRequest (one more round trip and a
+         * second key exchange). */
+        sb_add(b, ":-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1:+GROUP-SECP521R1");
     }
 }
 
