@@ -115,6 +115,15 @@ typedef struct {
     int max_idle_conns_per_host; /* default 200 */
     int insecure_skip_verify;
     weir_forwarding_timeouts_t timeouts;
+    /* TLS to https:// servers */
+    char *server_name;  /* SNI and the name verified; NULL = the server URL's host */
+    char **root_cas;    /* rootCAs: paths or PEM; none = the system's trust store */
+    size_t num_root_cas;
+    char *client_cert_file; /* certificates[0]: the client certificate offered */
+    char *client_key_file;
+    int disable_http2;      /* disableHTTP2 (HTTP/2 to backends is not offered yet) */
+    weir_pos_t root_cas_pos;
+    weir_pos_t client_cert_pos;
 } weir_servers_transport_cfg_t;
 
 typedef enum { WEIR_LOG_DEBUG, WEIR_LOG_INFO, WEIR_LOG_WARN, WEIR_LOG_ERROR, WEIR_LOG_FATAL, WEIR_LOG_PANIC } weir_log_level_t;
@@ -552,6 +561,15 @@ void weir_config_ep_tls_copy(weir_entrypoint_cfg_t *ep, const char *file);
 void weir_config_ep_tls_free(weir_entrypoint_cfg_t *ep);
 void weir_config_resolve_tls(weir_config_ctx_t *ctx);
 void weir_config_tls_free(weir_config_t *cfg);
+/* The TLS keys of a serversTransport (shared by the static and dynamic ones). */
+void weir_config_set_transport_server_name(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                                           const weir_config_node_t *value, void *target);
+void weir_config_set_transport_root_cas(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                                        const weir_config_node_t *value, void *target);
+void weir_config_set_transport_certificates(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                                            const weir_config_node_t *value, void *target);
+void weir_config_transport_tls_copy(weir_servers_transport_cfg_t *t);
+void weir_config_transport_tls_free(weir_servers_transport_cfg_t *t);
 
 /* -- config_resolve.c: cross-references once every file is read -- */
 void weir_config_resolve(weir_config_ctx_t *ctx);

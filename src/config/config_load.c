@@ -74,8 +74,10 @@ void weir_config_free(weir_config_t *cfg)
     free(cfg->provider_directory);
     free(cfg->log.file_path);
     free(cfg->access_log.file_path);
-    for (size_t i = 0; i < cfg->num_transports; i++)
+    for (size_t i = 0; i < cfg->num_transports; i++) {
         free(cfg->transports[i].name);
+        weir_config_transport_tls_free(&cfg->transports[i]);
+    }
     free(cfg->transports);
     for (size_t i = 0; i < cfg->num_routers; i++)
         weir_config_router_clear(&cfg->routers[i]);
@@ -411,9 +413,13 @@ static void copy_static(weir_config_t *cfg, const weir_config_t *base, const cha
     cfg->access_log = base->access_log;
     cfg->access_log.file_path = dup_or_null(base->access_log.file_path);
     free(cfg->transports[0].name);
+    weir_config_transport_tls_free(&cfg->transports[0]);
     cfg->transports[0] = base->transports[0];
     cfg->transports[0].name = weir_config_xstrdup(base->transports[0].name);
     cfg->transports[0].pos.file = file;
+    weir_config_transport_tls_copy(&cfg->transports[0]);
+    cfg->transports[0].root_cas_pos.file = file;
+    cfg->transports[0].client_cert_pos.file = file;
 }
 
 int weir_config_reload_dynamic(const weir_config_t *base, const char *path, weir_config_t **out,

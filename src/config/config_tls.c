@@ -133,8 +133,12 @@ static void set_router_tls_options(weir_config_ctx_t *ctx, const weir_config_nod
     weir_router_cfg_t *r = target;
     free(r->tls_options);
     r->tls_options = NULL;
-    if (weir_config_get_string(ctx, v, &r->tls_options) && r->tls_options)
+    if (weir_config_get_string(ctx, v, &r->tls_options) && r->tls_options && *r->tls_options) {
         r->tls_options_pos = weir_config_pos(ctx, v);
+        return;
+    }
+    free(r->tls_options); /* empty: the default options */
+    r->tls_options = NULL;
 }
 
 static void set_router_tls_domains(weir_config_ctx_t *ctx, const weir_config_node_t *key,
@@ -166,8 +170,13 @@ static void set_ep_tls_options(weir_config_ctx_t *ctx, const weir_config_node_t 
     weir_entrypoint_cfg_t *ep = target;
     free(ep->http_tls_options);
     ep->http_tls_options = NULL;
-    if (weir_config_get_string(ctx, v, &ep->http_tls_options) && ep->http_tls_options)
+    if (weir_config_get_string(ctx, v, &ep->http_tls_options) && ep->http_tls_options &&
+        *ep->http_tls_options) {
         ep->http_tls_options_pos = weir_config_pos(ctx, v);
+        return;
+    }
+    free(ep->http_tls_options); /* empty: the default options */
+    ep->http_tls_options = NULL;
 }
 
 static void set_ep_tls_domains(weir_config_ctx_t *ctx, const weir_config_node_t *key,
@@ -241,9 +250,11 @@ static const weir_config_key_t redirect_ep_keys[] = {
 static void set_redirect_entrypoint(weir_config_ctx_t *ctx, const weir_config_node_t *key,
                                     const weir_config_node_t *v, void *target)
 {
+    weir_entrypoint_cfg_t *ep = target;
     weir_config_walk_map(ctx, v, redirect_ep_keys, target);
     if (!weir_config_map_get(v, "to"))
         weir_config_key_error(ctx, key, "missing to (the entry point to redirect to)");
+    if (!ep->redirect_scheme) ep->redirect_scheme = weir_config_xstrdup("https");
 }
 
 static const weir_config_key_t redirect_keys[] = {
@@ -612,6 +623,24 @@ static const weir_config_key_t cert_keys[] = {
     END,
 };
 
+/* a certificate without stores: tls.stores.<name>.defaultCertificate */
+static const weir_config_key_t pair_keys[] = {
+    {"certFile", WEIR_KEY_CUSTOM, 0, NULL, set_cert_file, 0},
+    {"keyFile", WEIR_KEY_CUSTOM, 0, NULL, set_key_file, 0},
+    END,
+};
+
+/* "missing certFile/keyFile" when a key is absent or empty (a value of the
+ * wrong type has had its own error). at: where to report; map: the section. */
+static void check_cert_pair(weir_config_ctx_t *ctx, const weir_config_node_t *at,
+                            const weir_config_node_t *map, const char *cert, const char *key)
+{
+    if (cert ? !*cert : !weir_config_map_get(map, "certFile"))
+        weir_config_key_error(ctx, at, "missing certFile");
+    if (key ? !*key : !weir_config_map_get(map, "keyFile"))
+        weir_config_key_error(ctx, at, "missing keyFile");
+}
+
 static void add_cert(weir_config_ctx_t *ctx, const weir_config_node_t *item, size_t i, void *arg)
 {
     weir_config_t *cfg = ctx->cfg;
@@ -626,10 +655,7 @@ static void add_cert(weir_config_ctx_t *ctx, const weir_config_node_t *item, siz
     memset(c, 0, sizeof *c);
     c->pos = weir_config_pos(ctx, item);
     weir_config_walk_map(ctx, item, cert_keys, c);
-    if (!c->cert_file || !*c->cert_file)
-        weir_config_key_error(ctx, item, "missing certFile");
-    if (!c->key_file || !*c->key_file)
-        weir_config_key_error(ctx, item, "missing keyFile");
+    check_cert_pair(ctx, item, item, c->cert_file, c->key_file);
 }
 
 static void set_certificates(weir_config_ctx_t *ctx, const weir_config_node_t *key,
@@ -643,13 +669,10 @@ static void set_default_cert(weir_config_ctx_t *ctx, const weir_config_node_t *k
 {
     weir_tls_store_cfg_t *s = target;
     weir_tls_cert_cfg_t c = {0};
-    weir_config_walk_map(ctx, v, cert_keys, &c);
-    free_strings(c.stores, c.num_stores);
+    weir_config_walk_map(ctx, v, pair_keys, &c);
     s->default_pos = weir_config_pos(ctx, v);
-    if (!c.cert_file || !*c.cert_file)
-        weir_config_key_error(ctx, key, "missing certFile");
-    if (!c.key_file || !*c.key_file)
-        weir_config_key_error(ctx, key, "missing keyFile");
+    if (v->kind == WEIR_CONFIG_MAP || weir_config_is_empty(v)) /* else: walk_map's type error */
+        check_cert_pair(ctx, key, v, c.cert_file, c.key_file);
     free(s->default_cert_file);
     free(s->default_key_file);
     s->default_cert_file = c.cert_file;
@@ -709,7 +732,9 @@ static int find_option(const weir_config_t *cfg, const char *ref)
     size_t n = strlen(ref);
     const char *at = strchr(ref, '@');
     if (at) {
-        if (strcmp(at, "@file") != 0 && strcmp(at, "@internal") != 0) return -1;
+        /* "@internal" names only the built-in default */
+        if (strcmp(at, "@internal") == 0) return strcmp(ref, "default@internal") == 0 ? 0 : -1;
+        if (strcmp(at, "@file") != 0) return -1;
         n = (size_t)(at - ref);
     }
     for (size_t i = 0; i < cfg->num_tls_options; i++)
@@ -814,4 +839,70 @@ void weir_config_tls_free(weir_config_t *cfg)
         free(cfg->tls_stores[i].default_key_file);
     }
     free(cfg->tls_stores);
+}
+
+/* ---- serversTransports: TLS to https:// servers ---- */
+
+void weir_config_set_transport_server_name(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                                           const weir_config_node_t *v, void *target)
+{
+    weir_servers_transport_cfg_t *t = target;
+    free(t->server_name);
+    t->server_name = NULL;
+    weir_config_get_string(ctx, v, &t->server_name);
+}
+
+void weir_config_set_transport_root_cas(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                                        const weir_config_node_t *v, void *target)
+{
+    weir_servers_transport_cfg_t *t = target;
+    get_list(ctx, v, &t->root_cas, &t->num_root_cas, false);
+    t->root_cas_pos = weir_config_pos(ctx, v);
+}
+
+void weir_config_set_transport_certificates(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                                            const weir_config_node_t *v, void *target)
+{
+    weir_servers_transport_cfg_t *t = target;
+    if (v->kind != WEIR_CONFIG_SEQ) {
+        char buf[64];
+        weir_config_key_error(ctx, v, "expected a list of {certFile, keyFile}, got %s",
+                              weir_config_describe(v, buf, sizeof buf));
+        return;
+    }
+    if (v->count == 0) return;
+    if (v->count > 1)
+        weir_config_key_error(ctx, v->items[1], "only one client certificate is supported");
+    weir_tls_cert_cfg_t c = {0};
+    weir_config_walk_map(ctx, v->items[0], cert_keys, &c);
+    free_strings(c.stores, c.num_stores);
+    if (!c.cert_file || !*c.cert_file) weir_config_key_error(ctx, v->items[0], "missing certFile");
+    if (!c.key_file || !*c.key_file) weir_config_key_error(ctx, v->items[0], "missing keyFile");
+    free(t->client_cert_file);
+    free(t->client_key_file);
+    t->client_cert_file = c.cert_file;
+    t->client_key_file = c.key_file;
+    t->client_cert_pos = c.cert_pos.line ? c.cert_pos : weir_config_pos(ctx, v);
+}
+
+void weir_config_transport_tls_copy(weir_servers_transport_cfg_t *t)
+{
+    t->server_name = t->server_name ? weir_config_xstrdup(t->server_name) : NULL;
+    char **r = NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < t->num_root_cas; i++) add_string(&r, &n, weir_config_xstrdup(t->root_cas[i]));
+    t->root_cas = r;
+    t->client_cert_file = t->client_cert_file ? weir_config_xstrdup(t->client_cert_file) : NULL;
+    t->client_key_file = t->client_key_file ? weir_config_xstrdup(t->client_key_file) : NULL;
+}
+
+void weir_config_transport_tls_free(weir_servers_transport_cfg_t *t)
+{
+    free(t->server_name);
+    free_strings(t->root_cas, t->num_root_cas);
+    free(t->client_cert_file);
+    free(t->client_key_file);
+    t->server_name = t->client_cert_file = t->client_key_file = NULL;
+    t->root_cas = NULL;
+    t->num_root_cas = 0;
 }

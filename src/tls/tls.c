@@ -37,8 +37,17 @@ typedef struct {
     size_t count;
 } map_t;
 
+/* What a serversTransport needs for https:// servers. */
+typedef struct {
+    gnutls_certificate_credentials_t cred; /* NULL: no https server uses it */
+    char *server_name;
+    int insecure;
+} upstream_t;
+
 struct weir_tls_ctx {
     atomic_int refs;
+    upstream_t *up; /* one per serversTransport */
+    size_t num_up;
     weir_tls_cert_t *certs; /* tls.certificates (default store) */
     size_t num_certs;
     weir_tls_cert_t def; /* the default certificate */
@@ -650,6 +659,125 @@ static int map_hosts(weir_tls_ctx_t *ctx, const weir_config_t *cfg)
     return 0;
 }
 
+/* ---- upstream (client) credentials ---- */
+
+static bool transport_used_by_https(const weir_config_t *cfg, size_t t)
+{
+    for (size_t i = 0; i < cfg->num_services; i++) {
+        const weir_service_cfg_t *s = &cfg->services[i];
+        size_t ti = s->transport_index >= 0 && (size_t)s->transport_index < cfg->num_transports
+                        ? (size_t)s->transport_index
+                        : 0;
+        if (ti != t)
+            continue;
+        for (size_t k = 0; k < s->num_servers; k++)
+            if (s->servers[k].scheme == WEIR_SCHEME_HTTPS)
+                return true;
+    }
+    return false;
+}
+
+static int build_upstream(upstream_t *u, const weir_servers_transport_cfg_t *t,
+                          weir_config_errors_t *errs)
+{
+    if (gnutls_certificate_allocate_credentials(&u->cred) < 0)
+        return -1;
+    u->insecure = t->insecure_skip_verify;
+    u->server_name = t->server_name && *t->server_name ? strdup(t->server_name) : NULL;
+    if (t->num_root_cas == 0) {
+        if (!u->insecure && gnutls_certificate_set_x509_system_trust(u->cred) < 0)
+            weir_config_errors_add(errs, t->pos, "serversTransport %s: cannot load the system's CA certificates",
+                                   t->name);
+    }
+    for (size_t i = 0; i < t->num_root_cas; i++) {
+        char err[256] = "";
+        gnutls_datum_t d = {0};
+        if (load_pem(t->root_cas[i], &d, err, sizeof err) < 0) {
+            weir_config_errors_add(errs, t->root_cas_pos, "serversTransports.%s.rootCAs: cannot load \"%s\": %s",
+                                   t->name, shown(t->root_cas[i]), err);
+            return -1;
+        }
+        int rc = gnutls_certificate_set_x509_trust_mem(u->cred, &d, GNUTLS_X509_FMT_PEM);
+        gnutls_free(d.data);
+        if (rc <= 0) {
+            weir_config_errors_add(errs, t->root_cas_pos, "serversTransports.%s.rootCAs: no CA certificate in \"%s\"",
+                                   t->name, shown(t->root_cas[i]));
+            return -1;
+        }
+    }
+    if (t->client_cert_file && t->client_key_file) {
+        weir_tls_cert_t c = {0};
+        char what[320];
+        snprintf(what, sizeof what, "serversTransports.%s.certificates[0]", t->name);
+        if (load_pair(&c, t->client_cert_file, t->client_key_file, t->client_cert_pos,
+                      t->client_cert_pos, what, errs) < 0)
+            return -1;
+        gnutls_certificate_free_credentials(c.cred); /* checked; now load into ours */
+        gnutls_datum_t cd = {0}, kd = {0};
+        char err[256];
+        int rc = -1;
+        if (load_pem(t->client_cert_file, &cd, err, sizeof err) == 0 &&
+            load_pem(t->client_key_file, &kd, err, sizeof err) == 0)
+            rc = gnutls_certificate_set_x509_key_mem2(u->cred, &cd, &kd, GNUTLS_X509_FMT_PEM, NULL, 0);
+        gnutls_free(cd.data);
+        gnutls_free(kd.data);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int build_upstreams(weir_tls_ctx_t *ctx, const weir_config_t *cfg, weir_config_errors_t *errs)
+{
+    ctx->num_up = cfg->num_transports;
+    ctx->up = calloc(ctx->num_up ? ctx->num_up : 1, sizeof *ctx->up);
+    if (!ctx->up)
+        return -1;
+    int rc = 0;
+    for (size_t i = 0; i < cfg->num_transports; i++)
+        if (transport_used_by_https(cfg, i) && build_upstream(&ctx->up[i], &cfg->transports[i], errs) < 0)
+            rc = -1;
+    return rc;
+}
+
+/* One priority cache for every client session, made once. */
+static gnutls_priority_t client_prio;
+static int client_prio_ok;
+static pthread_once_t client_prio_once = PTHREAD_ONCE_INIT;
+
+static void client_prio_init(void)
+{
+    client_prio_ok = gnutls_priority_init2(&client_prio, "NORMAL", NULL, 0) >= 0;
+}
+
+int weir_tls_client_session_new(const weir_tls_ctx_t *ctx, int transport, const char *host,
+                                gnutls_session_t *out)
+{
+    if (transport < 0 || (size_t)transport >= ctx->num_up || !ctx->up[transport].cred)
+        return -1;
+    const upstream_t *u = &ctx->up[transport];
+    pthread_once(&client_prio_once, client_prio_init);
+    if (!client_prio_ok)
+        return -1;
+    gnutls_session_t s;
+    if (gnutls_init(&s, GNUTLS_CLIENT | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL) < 0)
+        return -1;
+    const char *name = u->server_name ? u->server_name : host;
+    bool ip = strchr(name, ':') || strspn(name, "0123456789.") == strlen(name);
+    static const gnutls_datum_t http11 = {(unsigned char *)"http/1.1", 8};
+    if (gnutls_priority_set(s, client_prio) < 0 ||
+        gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, u->cred) < 0 ||
+        (!ip && gnutls_server_name_set(s, GNUTLS_NAME_DNS, name, strlen(name)) < 0) ||
+        gnutls_alpn_set_protocols(s, &http11, 1, 0) < 0) {
+        gnutls_deinit(s);
+        return -1;
+    }
+    if (!u->insecure)
+        gnutls_session_set_verify_cert(s, name, 0);
+    *out = s;
+    return 0;
+}
+
 /* ---- context ---- */
 
 static void ctx_free(weir_tls_ctx_t *ctx)
@@ -671,6 +799,12 @@ static void ctx_free(weir_tls_ctx_t *ctx)
             gnutls_x509_trust_list_deinit(o->trust, 1);
     }
     free(ctx->opts);
+    for (size_t i = 0; i < ctx->num_up; i++) {
+        if (ctx->up[i].cred)
+            gnutls_certificate_free_credentials(ctx->up[i].cred);
+        free(ctx->up[i].server_name);
+    }
+    free(ctx->up);
     map_free(&ctx->cert_names);
     map_free(&ctx->host_opts);
     free(ctx);
@@ -733,6 +867,8 @@ weir_tls_ctx_t *weir_tls_ctx_build(const weir_config_t *cfg, const weir_tls_ctx_
         for (size_t i = 0; i < cfg->num_tls_options; i++)
             build_option(&ctx->opts[i], &cfg->tls_options[i], errs);
     }
+    if (build_upstreams(ctx, cfg, errs) < 0 && errs->count == before)
+        goto fail;
     if (errs->count > before)
         goto fail;
     if (map_hosts(ctx, cfg) < 0)

@@ -71,6 +71,15 @@ int weir_tls_ctx_options_for(const weir_tls_ctx_t *ctx, weir_slice_t name);
 int weir_tls_session_new(const weir_tls_ctx_t *ctx, int opt, const weir_tls_cert_t *cert,
                          gnutls_session_t *out);
 
+/* A client session to an https:// server through serversTransport number
+ * transport (index into cfg->transports): SNI and the verified name are the
+ * transport's serverName, else host (no SNI for an IP address);
+ * insecureSkipVerify skips verification; rootCAs (else the system's trust
+ * store) and the client certificate come from the transport. ALPN offers
+ * http/1.1. Returns 0 and *out, or -1. */
+int weir_tls_client_session_new(const weir_tls_ctx_t *ctx, int transport, const char *host,
+                                gnutls_session_t *out);
+
 /* ---- per-connection record layer (tls_io.c) ----
  *
  * GnuTLS writes through a push function that never blocks: what the socket

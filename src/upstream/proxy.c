@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "tls/tls.h"
 #include "upstream/upstream.h"
 
 #define MAX_RESP_HEAD (64 * 1024)
@@ -52,6 +53,12 @@ static void up_close(weir_upconn_t *u)
     }
     u->pool->num_total--;
     weir_timer_stop(&u->timer);
+    if (u->tls) {
+        weir_tls_io_bye(u->tls);
+        weir_tls_io_free(u->tls);
+        free(u->tls);
+        u->tls = NULL;
+    }
     weir_loop_del(w->loop, &u->io);
     close(u->io.fd);
     weir_buf_release(&u->in);
@@ -217,6 +224,15 @@ static ssize_t up_send(weir_upconn_t *u, const void *p, size_t n)
 {
     if (!u->wr_ready || n == 0)
         return 0;
+    if (u->tls) {
+        struct iovec iov = {(void *)p, n};
+        ssize_t w = weir_tls_io_writev(u->tls, &iov, 1);
+        if (w > 0 && !u->tls->wr_full)
+            return w;
+        if (w >= 0)
+            u->wr_ready = 0;
+        return w;
+    }
     ssize_t w = send(u->io.fd, p, n, MSG_NOSIGNAL);
     if (w < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -236,6 +252,25 @@ static ssize_t up_recv(weir_upconn_t *u)
 {
     if (!u->rd_ready || u->rd_eof)
         return u->rd_eof ? -1 : 0;
+    if (u->tls) {
+        if (weir_buf_reserve(&u->in, 4096) < 0) {
+            u->rd_eof = 1;
+            return -1;
+        }
+        ssize_t n = weir_tls_io_read(u->tls, weir_buf_tail(&u->in), weir_buf_room(&u->in));
+        if (n > 0) {
+            u->in.end += (uint32_t)n;
+            u->got_bytes = 1;
+            return n;
+        }
+        if (n < 0 && errno == EAGAIN) {
+            u->rd_ready = 0;
+            weir_buf_release_if_empty(&u->in);
+            return 0;
+        }
+        u->rd_eof = 1;
+        return -1;
+    }
     int drained;
     ssize_t n = weir_buf_read(&u->in, u->io.fd, &drained);
     if (n > 0) {
@@ -559,7 +594,7 @@ static void response_done(weir_req_t *r)
 static void pump(weir_req_t *r)
 {
     weir_upconn_t *u = r->up;
-    if (!u || u->state == UP_CONNECTING)
+    if (!u || u->state == UP_CONNECTING || u->state == UP_HANDSHAKE)
         return;
     if (r->conn->state == CONN_TUNNEL) {
         if (tunnel_pump(r) < 0) {
@@ -654,13 +689,19 @@ void weir_proxy_resume(weir_req_t *r)
     pump(r);
 }
 
-static void connected(weir_upconn_t *u)
+/* Drives the TLS handshake with an https:// server (the dial timer still
+ * runs: dialTimeout covers connect and handshake). */
+static void handshake(weir_upconn_t *u)
 {
-    int err = 0;
-    socklen_t len = sizeof err;
-    getsockopt(u->io.fd, SOL_SOCKET, SO_ERROR, &err, &len);
     weir_req_t *r = u->req;
-    if (err) {
+    int rc = weir_tls_io_handshake(u->tls);
+    if (rc == 0) {
+        if (u->tls->wr_full)
+            u->wr_ready = 0;
+        return;
+    }
+    if (rc < 0) {
+        weir_debug("upstream TLS handshake failed");
         if (r)
             upstream_failed(r, 502);
         else
@@ -668,9 +709,48 @@ static void connected(weir_upconn_t *u)
         return;
     }
     u->state = UP_BUSY;
+    u->wr_ready = !u->tls->wr_full;
+    u->rd_ready = 1;
     weir_timer_stop(&u->timer);
     if (r)
         pump(r);
+    else
+        up_close(u);
+}
+
+static void connected(weir_upconn_t *u)
+{
+    int err = 0;
+    socklen_t len = sizeof err;
+    getsockopt(u->io.fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    weir_req_t *r = u->req;
+    if (err || !r) {
+        if (r)
+            upstream_failed(r, 502);
+        else
+            up_close(u);
+        return;
+    }
+    const weir_server_cfg_t *srv = r->view->snap->servers[r->server];
+    if (srv->scheme == WEIR_SCHEME_HTTPS) {
+        weir_tls_ctx_t *ctx = r->view->snap->tls;
+        int ti = r->view->snap->server_service[r->server]->cfg->transport_index;
+        gnutls_session_t s;
+        u->tls = ctx ? calloc(1, sizeof *u->tls) : NULL;
+        if (!u->tls || weir_tls_client_session_new(ctx, ti, srv->host, &s) < 0) {
+            free(u->tls);
+            u->tls = NULL;
+            upstream_failed(r, 502);
+            return;
+        }
+        weir_tls_io_init(u->tls, ctx, s, u->io.fd, NULL);
+        u->state = UP_HANDSHAKE;
+        handshake(u);
+        return;
+    }
+    u->state = UP_BUSY;
+    weir_timer_stop(&u->timer);
+    pump(r);
 }
 
 static void up_on_io(weir_io_t *io, unsigned events)
@@ -684,10 +764,32 @@ static void up_on_io(weir_io_t *io, unsigned events)
         u->wr_ready = 1;
     if (events & WEIR_EV_HUP)
         u->hup = 1; /* the server sent FIN: never reuse this connection */
+    if (u->tls && (events & WEIR_EV_WRITE)) {
+        int f = weir_tls_io_flush(u->tls);
+        if (f < 0) {
+            if (u->req)
+                u->rd_eof = 1;
+            else {
+                up_close(u);
+                return;
+            }
+        }
+        u->wr_ready = f == 1;
+    }
     switch (u->state) {
     case UP_CONNECTING:
         if (events & (WEIR_EV_WRITE | WEIR_EV_ERR | WEIR_EV_HUP))
             connected(u);
+        break;
+    case UP_HANDSHAKE:
+        if (events & WEIR_EV_ERR) {
+            if (u->req)
+                upstream_failed(u->req, 502);
+            else
+                up_close(u);
+            break;
+        }
+        handshake(u);
         break;
     case UP_IDLE:
         /* An idle connection has nothing to say: data or EOF ends it. */

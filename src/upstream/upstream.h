@@ -7,7 +7,7 @@
 
 #include "http/conn.h"
 
-typedef enum { UP_CONNECTING, UP_BUSY, UP_IDLE } weir_upstate_t;
+typedef enum { UP_CONNECTING, UP_HANDSHAKE, UP_BUSY, UP_IDLE } weir_upstate_t;
 
 struct weir_upconn {
     weir_io_t io;
@@ -16,6 +16,7 @@ struct weir_upconn {
     weir_req_t *req;
     weir_buf_t in;
     weir_upconn_t *next, *prev; /* pool's idle list */
+    struct weir_tls_io *tls;    /* https:// servers; NULL otherwise */
     uint8_t state;
     uint8_t rd_ready : 1, wr_ready : 1, rd_eof : 1, reused : 1, closed : 1, got_bytes : 1, hup : 1;
 };
