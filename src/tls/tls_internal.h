@@ -1,7 +1,7 @@
-/* Shared inside src/tls only (tls.c, tls_store.c, tls_options.c): the
- * context's layout, the name map, certificate loading and the TLS options
- * turned into GnuTLS objects. Not part of the contract; other modules use
- * tls.h. */
+/* Shared inside src/tls only (tls.c, tls_store.c, tls_options.c,
+ * tls_upstream.c): the context's layout, the name map, certificate loading,
+ * the TLS options turned into GnuTLS objects and the upstream credentials.
+ * Not part of the contract; other modules use tls.h. */
 #ifndef WEIR_TLS_INTERNAL_H
 #define WEIR_TLS_INTERNAL_H
 
@@ -54,6 +54,10 @@ int tls_cert_load(weir_tls_cert_t *c, const char *certv, const char *keyv, weir_
  * first certificate. Returns 0, or -1 on ENOMEM. */
 int tls_cert_index(tls_map_t *names, const weir_tls_cert_t *c, int idx);
 void tls_cert_free(weir_tls_cert_t *c);
+/* tls_cert_load into existing credentials (a client certificate beside a
+ * trust list). */
+int tls_cert_add(gnutls_certificate_credentials_t cred, const char *certv, const char *keyv,
+                 weir_pos_t cpos, weir_pos_t kpos, const char *what, weir_config_errors_t *errs);
 
 /* The generated default certificate, kept as PEM so that a reload copies
  * it into the next context (the same certificate across reloads). */
@@ -94,18 +98,36 @@ void tls_opt_free(tls_opt_t *op);
  * the handshake (the session's user pointer must be op). */
 void tls_opt_client_auth(const tls_opt_t *op, gnutls_session_t s);
 
+/* ---- upstream (client) sessions (tls_upstream.c) ---- */
+
+/* What a serversTransport needs for https:// servers. */
+typedef struct {
+    gnutls_certificate_credentials_t cred; /* NULL: no https server uses it */
+    char *server_name;
+    bool insecure;
+} tls_upstream_t;
+
+/* One tls_upstream_t per cfg->transports entry, credentials only for the
+ * transports an https:// server uses. Errors (a rootCAs or client
+ * certificate file that does not load) go to errs. Returns 0, or -1 on
+ * ENOMEM without an error added. */
+int tls_upstreams_build(weir_tls_ctx_t *ctx, const weir_config_t *cfg, weir_config_errors_t *errs);
+void tls_upstreams_free(weir_tls_ctx_t *ctx);
+
 /* ---- the context (tls.c) ---- */
 
 struct weir_tls_ctx {
     atomic_int refs;
     weir_tls_cert_t *certs; /* tls.certificates that loaded */
     size_t num_certs;
-    weir_tls_cert_t def;    /* the default store's default certificate */
-    tls_generated_t gen;    /* def's PEM when generated (empty otherwise) */
-    tls_map_t cert_names;   /* SAN or "*.parent" → index into certs (default store) */
-    tls_opt_t *opts;        /* one per cfg->tls_options entry */
+    weir_tls_cert_t def;  /* the default store's default certificate */
+    tls_generated_t gen;  /* def's PEM when generated (empty otherwise) */
+    tls_map_t cert_names; /* SAN or "*.parent" → index into certs (default store) */
+    tls_opt_t *opts;      /* one per cfg->tls_options entry */
     size_t num_opts;
-    tls_map_t host_opts;    /* host or "*.parent" → options index; -1 = conflict */
+    tls_map_t host_opts; /* host or "*.parent" → options index; -1 = conflict */
+    tls_upstream_t *up;  /* one per serversTransport */
+    size_t num_up;
 };
 
 #endif

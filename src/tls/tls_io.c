@@ -122,6 +122,10 @@ int weir_tls_io_handshake(weir_tls_io_t *t)
         return 0;
     if (!gnutls_error_is_fatal(rc))
         return 0; /* a warning alert: keep going */
+    /* Tell the peer why (bad_certificate, certificate_required,
+     * protocol_version...): GnuTLS does not send the alert by itself. */
+    gnutls_alert_send_appropriate(t->s, rc);
+    weir_tls_io_flush(t);
     t->failed = 1;
     return -1;
 }

@@ -31,8 +31,7 @@ static int map_grow(tls_map_t *m)
         return -1;
     }
     for (size_t i = 0; m->mask && i <= m->mask; i++) {
-        if (!m->keys[i])
-            continue;
+        if (!m->keys[i]) continue;
         size_t j = hash_name(m->keys[i], strlen(m->keys[i])) & (cap - 1);
         while (keys[j])
             j = (j + 1) & (cap - 1);
@@ -50,12 +49,10 @@ static int map_grow(tls_map_t *m)
 /* Slot of key, or -1. */
 static long map_find(const tls_map_t *m, const char *key, size_t n)
 {
-    if (!m->mask)
-        return -1;
+    if (!m->mask) return -1;
     size_t j = hash_name(key, n) & m->mask;
     while (m->keys[j]) {
-        if (strlen(m->keys[j]) == n && memcmp(m->keys[j], key, n) == 0)
-            return (long)j;
+        if (strlen(m->keys[j]) == n && memcmp(m->keys[j], key, n) == 0) return (long)j;
         j = (j + 1) & m->mask;
     }
     return -1;
@@ -69,11 +66,9 @@ int tls_map_put(tls_map_t *m, const char *key, size_t n, int val, int **existing
         *existing = &m->vals[at];
         return 0;
     }
-    if ((m->count + 1) * 2 > (m->mask ? m->mask + 1 : 0) && map_grow(m) < 0)
-        return -1;
+    if ((m->count + 1) * 2 > (m->mask ? m->mask + 1 : 0) && map_grow(m) < 0) return -1;
     char *k = strndup(key, n);
-    if (!k)
-        return -1;
+    if (!k) return -1;
     size_t j = hash_name(key, n) & m->mask;
     while (m->keys[j])
         j = (j + 1) & m->mask;
@@ -85,19 +80,15 @@ int tls_map_put(tls_map_t *m, const char *key, size_t n, int val, int **existing
 
 int tls_map_lookup_name(const tls_map_t *m, weir_slice_t name, int miss)
 {
-    if (name.len == 0 || memchr(name.ptr, '*', name.len))
-        return miss;
+    if (name.len == 0 || memchr(name.ptr, '*', name.len)) return miss;
     long at = map_find(m, name.ptr, name.len);
-    if (at >= 0)
-        return m->vals[at];
+    if (at >= 0) return m->vals[at];
     /* "*.parent" covers exactly one non-empty label before ".parent" */
     const char *dot = memchr(name.ptr, '.', name.len);
-    if (!dot || dot == name.ptr || dot == name.ptr + name.len - 1)
-        return miss;
+    if (!dot || dot == name.ptr || dot == name.ptr + name.len - 1) return miss;
     size_t plen = name.len - (size_t)(dot - name.ptr);
     char wild[WEIR_HOST_MAX + 2];
-    if (plen + 1 > sizeof wild)
-        return miss;
+    if (plen + 1 > sizeof wild) return miss;
     wild[0] = '*';
     memcpy(wild + 1, dot, plen);
     at = map_find(m, wild, plen + 1);
@@ -132,8 +123,7 @@ int tls_load_pem(const char *value, gnutls_datum_t *out, char *err, size_t cap)
     if (is_inline_pem(value)) {
         out->data = (unsigned char *)gnutls_strdup(value);
         out->size = (unsigned)strlen(value);
-        if (!out->data)
-            snprintf(err, cap, "out of memory");
+        if (!out->data) snprintf(err, cap, "out of memory");
         return out->data ? 0 : -1;
     }
     errno = 0;
@@ -207,45 +197,40 @@ static int read_pair(const char *certv, const char *keyv, weir_pos_t cpos, weir_
     rc = gnutls_x509_privkey_init(key);
     if (rc >= 0) {
         rc = gnutls_x509_privkey_import2(*key, &d, GNUTLS_X509_FMT_PEM, NULL, 0);
-        if (rc < 0)
-            gnutls_x509_privkey_deinit(*key);
+        if (rc < 0) gnutls_x509_privkey_deinit(*key);
     }
     gnutls_free(d.data);
     if (rc < 0) {
-        weir_config_errors_add(errs, kpos, "%s.keyFile: cannot load key \"%s\": %s", what,
-                               tls_shown(keyv), gnutls_strerror(rc));
+        weir_config_errors_add(
+            errs, kpos, "%s.keyFile: cannot load key \"%s\": %s", what, tls_shown(keyv),
+            rc == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE || rc == GNUTLS_E_BASE64_DECODING_ERROR
+                ? "no PEM private key found"
+                : gnutls_strerror(rc));
         free_crts(*list, *n);
         return -1;
     }
     return 0;
 }
 
-int tls_cert_load(weir_tls_cert_t *c, const char *certv, const char *keyv, weir_pos_t cpos,
-                  weir_pos_t kpos, const char *what, weir_config_errors_t *errs)
+int tls_cert_add(gnutls_certificate_credentials_t cred, const char *certv, const char *keyv,
+                 weir_pos_t cpos, weir_pos_t kpos, const char *what, weir_config_errors_t *errs)
 {
-    c->cred = NULL;
     gnutls_x509_crt_t *list;
     unsigned n;
     gnutls_x509_privkey_t key;
-    if (read_pair(certv, keyv, cpos, kpos, what, errs, &list, &n, &key) < 0)
-        return -1;
+    if (read_pair(certv, keyv, cpos, kpos, what, errs, &list, &n, &key) < 0) return -1;
     int rc = 0;
     if (!key_matches(list[0], key)) {
         weir_config_errors_add(errs, kpos,
                                "%s.keyFile: key \"%s\" does not match certificate \"%s\"", what,
                                tls_shown(keyv), tls_shown(certv));
         rc = -1;
-    } else if (gnutls_certificate_allocate_credentials(&c->cred) < 0) {
-        c->cred = NULL;
-        weir_config_errors_add(errs, cpos, "%s: out of memory", what);
-        rc = -1;
     } else {
-        int g = gnutls_certificate_set_x509_key(c->cred, list, n, key); /* copies */
+        int g = gnutls_certificate_set_x509_key(cred, list, n, key); /* copies */
         if (g < 0) {
             weir_config_errors_add(errs, cpos,
                                    "%s.certFile: cannot use certificate \"%s\" with key \"%s\": %s",
                                    what, tls_shown(certv), tls_shown(keyv), gnutls_strerror(g));
-            tls_cert_free(c);
             rc = -1;
         }
     }
@@ -254,10 +239,24 @@ int tls_cert_load(weir_tls_cert_t *c, const char *certv, const char *keyv, weir_
     return rc;
 }
 
+int tls_cert_load(weir_tls_cert_t *c, const char *certv, const char *keyv, weir_pos_t cpos,
+                  weir_pos_t kpos, const char *what, weir_config_errors_t *errs)
+{
+    if (gnutls_certificate_allocate_credentials(&c->cred) < 0) {
+        c->cred = NULL;
+        weir_config_errors_add(errs, cpos, "%s: out of memory", what);
+        return -1;
+    }
+    if (tls_cert_add(c->cred, certv, keyv, cpos, kpos, what, errs) < 0) {
+        tls_cert_free(c);
+        return -1;
+    }
+    return 0;
+}
+
 void tls_cert_free(weir_tls_cert_t *c)
 {
-    if (c->cred)
-        gnutls_certificate_free_credentials(c->cred);
+    if (c->cred) gnutls_certificate_free_credentials(c->cred);
     c->cred = NULL;
 }
 
@@ -267,12 +266,9 @@ void tls_cert_free(weir_tls_cert_t *c)
 static int index_name(tls_map_t *names, char *name, size_t n, int idx)
 {
     for (size_t i = 0; i < n; i++)
-        if (name[i] >= 'A' && name[i] <= 'Z')
-            name[i] = (char)(name[i] + 32);
-    if (n && name[n - 1] == '.')
-        n--;
-    if (n == 0)
-        return 0;
+        if (name[i] >= 'A' && name[i] <= 'Z') name[i] = (char)(name[i] + 32);
+    if (n && name[n - 1] == '.') n--;
+    if (n == 0) return 0;
     int *old;
     return tls_map_put(names, name, n, idx, &old);
 }
@@ -286,14 +282,11 @@ static int index_sans(tls_map_t *names, gnutls_x509_crt_t crt, int idx, bool *fo
         size_t size = sizeof name;
         int type = gnutls_x509_crt_get_subject_alt_name(crt, i, name, &size, NULL);
         if (type == GNUTLS_E_SHORT_MEMORY_BUFFER)
-            continue; /* longer than any host name weir matches */
-        if (type < 0)
-            return 0; /* the end (or an undecodable extension) */
-        if (type != GNUTLS_SAN_DNSNAME || size >= sizeof name)
-            continue;
+            continue;           /* longer than any host name weir matches */
+        if (type < 0) return 0; /* the end (or an undecodable extension) */
+        if (type != GNUTLS_SAN_DNSNAME || size >= sizeof name) continue;
         *found = true;
-        if (index_name(names, name, size, idx) < 0)
-            return -1;
+        if (index_name(names, name, size, idx) < 0) return -1;
     }
 }
 
@@ -301,15 +294,14 @@ int tls_cert_index(tls_map_t *names, const weir_tls_cert_t *c, int idx)
 {
     gnutls_x509_crt_t *crts;
     unsigned n;
-    if (gnutls_certificate_get_x509_crt(c->cred, 0, &crts, &n) < 0)
-        return 0;
+    if (gnutls_certificate_get_x509_crt(c->cred, 0, &crts, &n) < 0) return 0;
     bool found;
     int rc = n ? index_sans(names, crts[0], idx, &found) : 0;
     if (rc == 0 && n && !found) {
         char cn[WEIR_HOST_MAX];
         size_t size = sizeof cn;
-        if (gnutls_x509_crt_get_dn_by_oid(crts[0], GNUTLS_OID_X520_COMMON_NAME, 0, 0, cn,
-                                          &size) >= 0 &&
+        if (gnutls_x509_crt_get_dn_by_oid(crts[0], GNUTLS_OID_X520_COMMON_NAME, 0, 0, cn, &size) >=
+                0 &&
             size < sizeof cn)
             rc = index_name(names, cn, size, idx);
     }
@@ -323,8 +315,7 @@ static int dup_datum(gnutls_datum_t *dst, const gnutls_datum_t *src)
 {
     dst->data = gnutls_malloc(src->size);
     dst->size = src->size;
-    if (!dst->data)
-        return -1;
+    if (!dst->data) return -1;
     memcpy(dst->data, src->data, src->size);
     return 0;
 }
@@ -337,8 +328,7 @@ static void default_name(char *out, size_t cap)
     size_t p = 0;
     for (size_t i = 0; i < sizeof rnd; i++) {
         p += (size_t)snprintf(out + p, cap - p, "%02x", rnd[i]);
-        if (i == 15)
-            out[p++] = '.';
+        if (i == 15) out[p++] = '.';
     }
     snprintf(out + p, cap - p, ".traefik.default");
 }
@@ -397,12 +387,9 @@ int tls_generated_make(tls_generated_t *g, const tls_generated_t *from)
         goto out;
     rc = 0;
 out:
-    if (crt)
-        gnutls_x509_crt_deinit(crt);
-    if (key)
-        gnutls_x509_privkey_deinit(key);
-    if (rc < 0)
-        tls_generated_free(g);
+    if (crt) gnutls_x509_crt_deinit(crt);
+    if (key) gnutls_x509_privkey_deinit(key);
+    if (rc < 0) tls_generated_free(g);
     return rc;
 }
 
@@ -422,8 +409,7 @@ int tls_generated_cert(weir_tls_cert_t *c, const tls_generated_t *g)
 
 void tls_generated_free(tls_generated_t *g)
 {
-    if (g->key.data)
-        gnutls_memset(g->key.data, 0, g->key.size);
+    if (g->key.data) gnutls_memset(g->key.data, 0, g->key.size);
     gnutls_free(g->key.data);
     gnutls_free(g->crt.data);
     memset(g, 0, sizeof *g);

@@ -732,7 +732,7 @@ static void test_service_details(void **state)
         "        serversTransport: slo\n        sticky: {}\n        servers:\n"
         "          - url: http://127.0.0.1:0\n          - weight: 2\n"
         "          - url: http://user@127.0.0.1\n          - url: http://[::1\n"
-        "  serversTransports:\n    slow:\n      serverName: x\n",
+        "  serversTransports:\n    slow:\n      peerCertURI: x\n",
         "buf.yml:8:19: http.services.s.loadBalancer.strategy: strategy \"p2c\" is not supported "
         "yet (only wrr)",
         "buf.yml:9:27: http.services.s.loadBalancer.serversTransport: serversTransport \"slo\" "
@@ -745,7 +745,7 @@ static void test_service_details(void **state)
         "\"http://user@127.0.0.1\": user information in a server URL is not supported",
         "buf.yml:15:18: http.services.s.loadBalancer.servers[3].url: invalid URL "
         "\"http://[::1\": missing \"]\" after an IPv6 address",
-        "buf.yml:18:7: http.serversTransports.slow.serverName: not supported yet");
+        "buf.yml:18:7: http.serversTransports.slow.peerCertURI: not supported yet");
 }
 
 static void test_static_details(void **state)
@@ -1036,6 +1036,431 @@ static void test_tls_bad(void **state)
         "buf.yml:16:71: http.routers.r.tls.certResolver: not supported yet");
 }
 
+static void test_tls_dir(void **state)
+{
+    weir_config_t *cfg = load_ok(GOOD "tls_dir.yml");
+    const char *opts = GOOD "tls_dir/10-options.yml", *routers = GOOD "tls_dir/20-routers.yml";
+    /* the static file's options are read first; default stays at index 0 */
+    assert_int_equal(cfg->num_tls_options, 3);
+    const weir_tls_options_cfg_t *def = &cfg->tls_options[0], *st = &cfg->tls_options[1],
+                                 *modern = &cfg->tls_options[2];
+    assert_string_equal(def->name, "default");
+    assert_string_equal(def->pos.file, opts);
+    assert_int_equal(def->pos.line, 3);
+    assert_int_equal(def->pos.col, 5);
+    assert_int_equal(def->min_version, 0x0304);
+    assert_int_equal(def->num_alpn, 1);
+    assert_string_equal(def->alpn[0], "h2");
+    assert_string_equal(st->name, "static-opt");
+    assert_string_equal(st->pos.file, GOOD "tls_dir.yml");
+    assert_true(st->sni_strict);
+    assert_int_equal(st->num_alpn, 3); /* a new option starts from Traefik's defaults */
+    assert_string_equal(modern->name, "modern");
+    assert_int_equal(modern->min_version, 0x0303);
+    assert_int_equal(modern->max_version, 0);
+    assert_int_equal(modern->num_cipher_suites, 2);
+    assert_string_equal(modern->cipher_suites[0], "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384");
+    assert_string_equal(modern->cipher_suites[1], "TLS_AES_256_GCM_SHA384");
+    assert_int_equal(modern->num_curves, 2);
+    assert_string_equal(modern->curves[0], "X25519");
+    assert_string_equal(modern->curves[1], "CurveP384");
+    assert_false(modern->sni_strict);
+    assert_false(modern->disable_session_tickets);
+    /* certificates from both files, in file order; inline PEM kept as is */
+    assert_int_equal(cfg->num_tls_certs, 2);
+    const weir_tls_cert_cfg_t *inl = &cfg->tls_certs[0], *a = &cfg->tls_certs[1];
+    assert_string_equal(inl->cert_file, "-----BEGIN CERTIFICATE-----\nMIIBinlinepem\n"
+                                        "-----END CERTIFICATE-----\n");
+    assert_string_equal(inl->key_file, "/etc/weir/inline.key");
+    assert_int_equal(inl->num_stores, 0);
+    assert_string_equal(inl->pos.file, opts);
+    assert_int_equal(inl->pos.line, 13);
+    assert_int_equal(inl->pos.col, 7);
+    assert_int_equal(inl->cert_pos.line, 13);
+    assert_int_equal(inl->cert_pos.col, 17);
+    assert_int_equal(inl->key_pos.line, 17);
+    assert_int_equal(inl->key_pos.col, 16);
+    assert_string_equal(a->cert_file, "/etc/weir/a.crt");
+    assert_string_equal(a->cert_pos.file, routers);
+    assert_int_equal(a->num_stores, 1);
+    assert_string_equal(a->stores[0], "default");
+    assert_int_equal(cfg->num_tls_stores, 1);
+    const weir_tls_store_cfg_t *store = &cfg->tls_stores[0];
+    assert_string_equal(store->name, "default");
+    assert_int_equal(store->pos.line, 7);
+    assert_string_equal(store->default_cert_file, "/etc/weir/default.crt");
+    assert_string_equal(store->default_key_file, "/etc/weir/default.key");
+    assert_string_equal(store->default_pos.file, routers);
+    assert_int_equal(store->default_pos.line, 9);
+    assert_int_equal(store->default_pos.col, 19);
+    /* references across files */
+    const weir_router_cfg_t *secure = router(cfg, "secure"), *stat = router(cfg, "static");
+    assert_string_equal(secure->tls_options, "modern@file");
+    assert_int_equal(secure->tls_options_index, 2);
+    assert_string_equal(secure->tls_options_pos.file, routers);
+    assert_int_equal(secure->tls_options_pos.line, 17);
+    assert_int_equal(secure->tls_options_pos.col, 18);
+    assert_int_equal(stat->tls_options_index, 1);
+    const weir_entrypoint_cfg_t *web = &cfg->entrypoints[0], *sec = &cfg->entrypoints[1];
+    assert_string_equal(web->redirect_to, "websecure");
+    assert_int_equal(web->redirect_port, 8443);
+    assert_int_equal(web->redirect_pos.line, 9);
+    assert_int_equal(web->redirect_pos.col, 15);
+    assert_string_equal(sec->http_tls_options, "modern");
+    assert_int_equal(sec->http_tls_options_pos.line, 14);
+    assert_int_equal(sec->num_http_tls_domains, 2);
+    assert_string_equal(sec->http_tls_domains[0], "example.org");
+    assert_string_equal(sec->http_tls_domains[1], "*.example.org");
+    weir_config_free(cfg);
+}
+
+static const char *const TLS_VALUES =
+    "entryPoints:\n"
+    "  web:\n"
+    "    address: \":80\"\n"
+    "    http:\n"
+    "      redirections:\n"
+    "        entryPoint: {to: \":8443\"}\n"
+    "  alt:\n"
+    "    address: \"127.0.0.1:81\"\n"
+    "    http: {redirections: {entryPoint: {to: web, scheme: http, permanent: true}}}\n"
+    "  websecure:\n"
+    "    address: \"[::1]:8443\"\n"
+    "    http: {tls: {}}\n"
+    "    HTTP2: {maxEncoderHeaderTableSize: 65536}\n"
+    "tls:\n"
+    "  certificates:\n"
+    "    - {certFile: \"-----BEGIN CERTIFICATE-----\\nMIIB\\n\", keyFile: /k.key, stores: []}\n"
+    "  options:\n"
+    "    legacy:\n"
+    "      MINVERSION: VersionTLS10\n"
+    "      maxVersion: versiontls11\n"
+    "      cipherSuites:\n"
+    "        - TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305\n"
+    "        - TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256\n"
+    "        - TLS_RSA_WITH_AES_128_CBC_SHA\n"
+    "      curvePreferences: [secp256r1, secp384r1, secp521r1, x25519, CurveP521]\n"
+    "      preferServerCipherSuites: true\n"
+    "      alpnProtocols: [http/1.1]\n"
+    "      clientAuth:\n"
+    "        caFiles: [/ca1.pem, /ca2.pem]\n"
+    "        clientAuthType: VerifyClientCertIfGiven\n"
+    "    req: {clientAuth: {clientAuthType: RequireAnyClientCert}, disableSessionTickets: true}\n"
+    "    ask: {clientAuth: {clientAuthType: RequestClientCert}}\n"
+    "    none: {clientAuth: {clientAuthType: NoClientCert}}\n"
+    "http:\n"
+    "  routers:\n"
+    "    a: {rule: \"Host(`a`)\", service: noop@internal, tls: {}}\n"
+    "    b: {rule: \"Host(`b`)\", service: noop@internal, tls: {options: default@internal}}\n"
+    "    c:\n"
+    "      rule: \"Host(`c`)\"\n"
+    "      service: noop@internal\n"
+    "      tls:\n"
+    "        options: default@file\n"
+    "        domains:\n"
+    "          - {main: C.test, sans: [www.C.test, \"*.c.TEST\"]}\n"
+    "          - main: d.test\n"
+    "    d: {rule: \"Host(`d`)\", service: noop@internal, tls: {options: legacy, domains: []}}\n"
+    "    e: {rule: \"Host(`e`)\", service: noop@internal}\n"
+    "    f: {rule: \"Host(`f`)\", service: noop@internal, tls: {options: \"\"}}\n";
+
+static void test_tls_values(void **state)
+{
+    weir_config_t *cfg = buffer_ok(TLS_VALUES);
+    const weir_entrypoint_cfg_t *web = &cfg->entrypoints[0], *alt = &cfg->entrypoints[1],
+                                *sec = &cfg->entrypoints[2];
+    /* redirection defaults; ":port" form */
+    assert_string_equal(web->redirect_to, ":8443");
+    assert_int_equal(web->redirect_port, 8443);
+    assert_string_equal(web->redirect_scheme, "https");
+    assert_int_equal(web->redirect_permanent, 1);
+    assert_true(web->redirect_priority == INT64_MAX - 1);
+    assert_int_equal(web->redirect_pos.line, 6);
+    assert_int_equal(web->redirect_pos.col, 26);
+    assert_string_equal(alt->redirect_to, "web");
+    assert_int_equal(alt->redirect_port, 80);
+    assert_string_equal(alt->redirect_scheme, "http");
+    assert_int_equal(alt->redirect_permanent, 1);
+    assert_int_equal(sec->redirect_port, 0);
+    assert_null(sec->redirect_scheme);
+    /* http.tls: {} */
+    assert_int_equal(sec->http_tls, 1);
+    assert_null(sec->http_tls_options);
+    assert_int_equal(sec->num_http_tls_domains, 0);
+    assert_int_equal(web->http_tls, 0);
+    /* http2 */
+    assert_int_equal(sec->h2_max_encoder_table_size, 65536);
+    assert_int_equal(sec->h2_max_decoder_table_size, 4096);
+    assert_int_equal(sec->h2_max_concurrent_streams, 250);
+    /* certificates: inline PEM kept, an empty stores list */
+    assert_int_equal(cfg->num_tls_certs, 1);
+    assert_string_equal(cfg->tls_certs[0].cert_file, "-----BEGIN CERTIFICATE-----\nMIIB\n");
+    assert_int_equal(cfg->tls_certs[0].num_stores, 0);
+    assert_int_equal(cfg->num_tls_stores, 0);
+    /* options: legacy names and aliases */
+    assert_int_equal(cfg->num_tls_options, 5);
+    const weir_tls_options_cfg_t *legacy = &cfg->tls_options[1];
+    assert_string_equal(legacy->name, "legacy");
+    assert_int_equal(legacy->min_version, 0x0301);
+    assert_int_equal(legacy->max_version, 0x0302);
+    assert_int_equal(legacy->num_cipher_suites, 3);
+    assert_string_equal(legacy->cipher_suites[0], "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305");
+    assert_int_equal(legacy->num_curves, 5);
+    assert_string_equal(legacy->curves[0], "secp256r1");
+    assert_string_equal(legacy->curves[3], "x25519");
+    assert_int_equal(legacy->num_alpn, 1);
+    assert_int_equal(legacy->num_ca_files, 2);
+    assert_string_equal(legacy->ca_files[1], "/ca2.pem");
+    assert_int_equal(legacy->ca_pos.line, 29);
+    assert_int_equal(legacy->ca_pos.col, 18);
+    assert_int_equal(legacy->client_auth, WEIR_CLIENT_AUTH_VERIFY_IF_GIVEN);
+    assert_int_equal(legacy->auth_pos.line, 30);
+    assert_int_equal(legacy->auth_pos.col, 25);
+    assert_int_equal(cfg->tls_options[2].client_auth, WEIR_CLIENT_AUTH_REQUIRE_ANY);
+    assert_true(cfg->tls_options[2].disable_session_tickets);
+    assert_int_equal(cfg->tls_options[2].min_version, 0x0303);
+    assert_int_equal(cfg->tls_options[2].num_ca_files, 0);
+    assert_int_equal(cfg->tls_options[3].client_auth, WEIR_CLIENT_AUTH_REQUEST);
+    assert_int_equal(cfg->tls_options[4].client_auth, WEIR_CLIENT_AUTH_NONE);
+    /* the default is untouched */
+    assert_int_equal(cfg->tls_options[0].pos.line, 0);
+    assert_int_equal(cfg->tls_options[0].num_alpn, 3);
+    /* routers */
+    const weir_router_cfg_t *a = router(cfg, "a"), *b = router(cfg, "b"), *c = router(cfg, "c"),
+                            *d = router(cfg, "d"), *e = router(cfg, "e"), *f = router(cfg, "f");
+    assert_true(a->tls);
+    assert_null(a->tls_options);
+    assert_int_equal(a->tls_options_index, 0);
+    assert_int_equal(a->num_tls_domains, 0);
+    assert_int_equal(b->tls_options_index, 0);
+    assert_int_equal(c->tls_options_index, 0);
+    assert_int_equal(c->num_tls_domains, 4);
+    assert_string_equal(c->tls_domains[0], "c.test");
+    assert_string_equal(c->tls_domains[1], "www.c.test");
+    assert_string_equal(c->tls_domains[2], "*.c.test");
+    assert_string_equal(c->tls_domains[3], "d.test");
+    assert_int_equal(d->tls_options_index, 1);
+    assert_int_equal(d->num_tls_domains, 0);
+    assert_false(e->tls);
+    assert_null(e->tls_options);
+    assert_true(f->tls);
+    assert_null(f->tls_options); /* empty: the default */
+    assert_int_equal(f->tls_options_index, 0);
+    weir_config_free(cfg);
+}
+
+static void test_tls_bad_files(void **state)
+{
+    EXPECT_ERRORS(BAD "tls_dup.yml",
+                  BAD "tls_dup/b.yml:3:5: tls.options.mine: defined twice (first at " BAD
+                      "tls_dup/a.yml:5:5)",
+                  BAD "tls_dup/b.yml:5:5: tls.options.default: defined twice (first at " BAD
+                      "tls_dup/a.yml:3:5)",
+                  BAD "tls_dup/b.yml:6:5: tls.options.shared: defined twice (first at " BAD
+                      "tls_dup.yml:9:5)",
+                  BAD "tls_dup/b.yml:8:5: tls.stores.default: defined twice (first at " BAD
+                      "tls_dup/a.yml:7:5)");
+}
+
+static void test_tls_bad_entrypoints(void **state)
+{
+    EXPECT_BUFFER_ERRORS(
+        "entryPoints:\n"
+        "  web:\n"
+        "    address: \":80\"\n"
+        "    http: {redirections: {entryPoint: {to: web}}}\n"
+        "  a:\n"
+        "    address: \":81\"\n"
+        "    http: {redirections: {entryPoint: {scheme: http, permanent: maybe}}}\n"
+        "  b:\n"
+        "    address: \":82\"\n"
+        "    http: {redirections: {entryPoint: {to: \":0\", priority: high}}}\n"
+        "  c:\n"
+        "    address: \":83\"\n"
+        "    http: {redirections: {entryPoint: {to: \":https\", scheme: \"\"}, other: {}}}\n"
+        "  d:\n"
+        "    address: \":84\"\n"
+        "    http: {tls: {options: modrn, certResolver: le, domains: [{main: \"\"}]}}\n"
+        "    http2: {maxDecoderHeaderTableSize: 0, maxEncoderHeaderTableSize: -1}\n"
+        "  e:\n"
+        "    address: \":85\"\n"
+        "    http: {redirections: {entryPoint: {to: \":65536\"}}, tls: [x]}\n"
+        "    http2: {maxConcurrentStreams: lots, maxStreams: 1}\n"
+        "tls:\n"
+        "  options:\n"
+        "    modern: {}\n",
+        "buf.yml:4:44: entryPoints.web.http.redirections.entryPoint.to: an entry point cannot "
+        "redirect to itself",
+        "buf.yml:7:27: entryPoints.a.http.redirections.entryPoint: missing to (the entry point "
+        "to redirect to)",
+        "buf.yml:7:65: entryPoints.a.http.redirections.entryPoint.permanent: expected true or "
+        "false, got \"maybe\"",
+        "buf.yml:10:44: entryPoints.b.http.redirections.entryPoint.to: bad port \":0\"",
+        "buf.yml:10:60: entryPoints.b.http.redirections.entryPoint.priority: expected an "
+        "integer, got \"high\"",
+        "buf.yml:13:44: entryPoints.c.http.redirections.entryPoint.to: bad port \":https\"",
+        "buf.yml:13:62: entryPoints.c.http.redirections.entryPoint.scheme: expected a scheme "
+        "such as \"https\"",
+        "buf.yml:13:67: unknown key \"other\" in entryPoints.c.http.redirections",
+        "buf.yml:16:27: entryPoints.d.http.tls.options: tls option \"modrn\" does not exist (did "
+        "you mean \"modern\"?)",
+        "buf.yml:16:34: entryPoints.d.http.tls.certResolver: not supported yet",
+        "buf.yml:16:69: entryPoints.d.http.tls.domains[0].main: expected a domain name",
+        "buf.yml:17:40: entryPoints.d.http2.maxDecoderHeaderTableSize: must be greater than 0",
+        "buf.yml:17:70: entryPoints.d.http2.maxEncoderHeaderTableSize: -1 is out of range (0 "
+        "to 2147483647)",
+        "buf.yml:20:44: entryPoints.e.http.redirections.entryPoint.to: bad port \":65536\"",
+        "buf.yml:20:61: entryPoints.e.http.tls: expected a map, got a list",
+        "buf.yml:21:35: entryPoints.e.http2.maxConcurrentStreams: expected an integer, got "
+        "\"lots\"",
+        "buf.yml:21:41: unknown key \"maxStreams\" in entryPoints.e.http2");
+}
+
+static void test_tls_bad_sections(void **state)
+{
+    EXPECT_BUFFER_ERRORS(
+        "entryPoints:\n"
+        "  web:\n"
+        "    address: \":80\"\n"
+        "tls:\n"
+        "  certificates:\n"
+        "    - /a.crt\n"
+        "    - {keyFile: /a.key, certFile: [x]}\n"
+        "    - {certFile: \"\", keyFile: /a.key, stores: default}\n"
+        "    - {}\n"
+        "  stores:\n"
+        "    default:\n"
+        "      defaultCertificate: {certFile: /d.crt, stores: [x]}\n"
+        "      defaultGeneratedCert: {resolver: le}\n"
+        "    other:\n"
+        "      defaultCertificate: /d.crt\n"
+        "  options:\n"
+        "    modern:\n"
+        "      clientAuth: {clientAuthType: RequireAndVerifyClientCert, caFile: [/ca]}\n"
+        "      cipherSuites: [TLS_RSA_WITH_RC4_128_SHA, tls_aes_128_gcm_sha256]\n"
+        "      minVersion: 1.2\n"
+        "      sniStrict: maybe\n"
+        "      curvePreferences: [P-256]\n"
+        "      alpnProtocols: [h2, \"\"]\n"
+        "    \"\": {}\n"
+        "  resolvers: {}\n"
+        "http:\n"
+        "  routers:\n"
+        "    r1: {rule: \"Host(`a`)\", service: noop@internal, tls: {options: modern@docker}}\n"
+        "    r2: {rule: \"Host(`a`)\", service: noop@internal, tls: {options: modern@internal}}\n"
+        "    r3: {rule: \"Host(`a`)\", service: noop@internal, tls: {domains: [{sans: [x]}, y]}}\n"
+        "    r4: {rule: \"Host(`a`)\", service: noop@internal, tls: true}\n",
+        "buf.yml:6:7: tls.certificates[0]: expected a map with certFile and keyFile, got "
+        "\"/a.crt\"",
+        "buf.yml:7:35: tls.certificates[1].certFile: expected a string, got a list",
+        "buf.yml:8:7: tls.certificates[2]: missing certFile",
+        "buf.yml:8:47: tls.certificates[2].stores: expected a list, got \"default\"",
+        "buf.yml:9:7: tls.certificates[3]: missing certFile",
+        "buf.yml:9:7: tls.certificates[3]: missing keyFile",
+        "buf.yml:12:7: tls.stores.default.defaultCertificate: missing keyFile",
+        "buf.yml:12:46: unknown key \"stores\" in tls.stores.default.defaultCertificate",
+        "buf.yml:13:7: tls.stores.default.defaultGeneratedCert: not supported yet",
+        "buf.yml:15:27: tls.stores.other.defaultCertificate: expected a map, got \"/d.crt\"",
+        "buf.yml:18:36: tls.options.modern.clientAuth: RequireAndVerifyClientCert needs caFiles",
+        "buf.yml:18:64: unknown key \"caFile\" in tls.options.modern.clientAuth (did you mean "
+        "\"caFiles\"?)",
+        "buf.yml:19:22: tls.options.modern.cipherSuites[0]: unknown cipher suite "
+        "\"TLS_RSA_WITH_RC4_128_SHA\"",
+        "buf.yml:19:48: tls.options.modern.cipherSuites[1]: unknown cipher suite "
+        "\"tls_aes_128_gcm_sha256\" (did you mean \"TLS_AES_128_GCM_SHA256\"?)",
+        "buf.yml:20:19: tls.options.modern.minVersion: unknown TLS version \"1.2\" "
+        "(VersionTLS10 .. VersionTLS13)",
+        "buf.yml:21:18: tls.options.modern.sniStrict: expected true or false, got \"maybe\"",
+        "buf.yml:22:26: tls.options.modern.curvePreferences[0]: unknown curve \"P-256\"",
+        "buf.yml:23:27: tls.options.modern.alpnProtocols[1]: expected a non-empty string",
+        "buf.yml:24:5: tls.options: a name must not be empty",
+        "buf.yml:25:3: unknown key \"resolvers\" in tls",
+        "buf.yml:28:68: http.routers.r1.tls.options: tls option \"modern@docker\" does not exist",
+        "buf.yml:29:68: http.routers.r2.tls.options: tls option \"modern@internal\" does not "
+        "exist",
+        "buf.yml:30:69: http.routers.r3.tls.domains[0]: missing main (the domain name)",
+        "buf.yml:30:82: http.routers.r3.tls.domains[1]: expected a map with main and sans, got "
+        "\"y\"",
+        "buf.yml:31:58: http.routers.r4.tls: expected a map, got \"true\"");
+}
+
+/* A reload keeps the entry points' TLS settings (static) and re-reads the
+ * tls section of the provider, checking http.tls.options against it. */
+static void test_tls_reload_provider(void **state)
+{
+    char dir[] = "/tmp/weir-test-tlsdir-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char stat_path[64], dyn_path[64];
+    snprintf(stat_path, sizeof stat_path, "%s/static.yml", dir);
+    snprintf(dyn_path, sizeof dyn_path, "%s/dynamic.yml", dir);
+    FILE *f = fopen(stat_path, "w");
+    assert_non_null(f);
+    fprintf(f,
+            "entryPoints:\n"
+            "  web:\n"
+            "    address: \":8080\"\n"
+            "    http: {redirections: {entryPoint: {to: websecure, permanent: false}}}\n"
+            "  websecure:\n"
+            "    address: \":8443\"\n"
+            "    http: {tls: {options: modern, domains: [{main: a.test, sans: [b.test]}]}}\n"
+            "    http2: {maxConcurrentStreams: 10}\n"
+            "providers: {file: {filename: \"%s\"}}\n",
+            dyn_path);
+    fclose(f);
+    f = fopen(dyn_path, "w");
+    assert_non_null(f);
+    fputs("tls:\n  options:\n    modern: {minVersion: VersionTLS13}\n"
+          "  certificates: [{certFile: /a.crt, keyFile: /a.key}]\n",
+          f);
+    fclose(f);
+    weir_config_t *base = load_ok(stat_path), *next = NULL;
+    weir_config_errors_t errs;
+    /* the provider changes: one more option, another certificate */
+    f = fopen(dyn_path, "w");
+    assert_non_null(f);
+    fputs("tls:\n  options:\n    old: {}\n    modern: {minVersion: VersionTLS12}\n"
+          "  certificates: [{certFile: /b.crt, keyFile: /b.key}]\n",
+          f);
+    fclose(f);
+    assert_int_equal(weir_config_reload_dynamic(base, stat_path, &next, &errs), 0);
+    weir_config_errors_free(&errs);
+    const weir_entrypoint_cfg_t *web = &next->entrypoints[0], *sec = &next->entrypoints[1];
+    assert_string_equal(web->redirect_to, "websecure");
+    assert_int_equal(web->redirect_port, 8443);
+    assert_string_equal(web->redirect_scheme, "https");
+    assert_int_equal(web->redirect_permanent, 0);
+    assert_int_equal(sec->http_tls, 1);
+    assert_string_equal(sec->http_tls_options, "modern");
+    assert_int_equal(sec->num_http_tls_domains, 2);
+    assert_string_equal(sec->http_tls_domains[1], "b.test");
+    assert_int_equal(sec->h2_max_concurrent_streams, 10);
+    assert_int_equal(next->num_tls_options, 3);
+    assert_string_equal(next->tls_options[2].name, "modern");
+    assert_int_equal(next->tls_options[2].min_version, 0x0303);
+    assert_int_equal(next->num_tls_certs, 1);
+    assert_string_equal(next->tls_certs[0].cert_file, "/b.crt");
+    weir_config_free(next);
+    /* the option the entry point names disappears: the reload fails */
+    f = fopen(dyn_path, "w");
+    assert_non_null(f);
+    fputs("tls:\n  options:\n    modem: {}\n", f);
+    fclose(f);
+    next = (weir_config_t *)&next;
+    assert_int_equal(weir_config_reload_dynamic(base, stat_path, &next, &errs), -1);
+    assert_null(next);
+    char want0[320];
+    snprintf(want0, sizeof want0,
+             "%s:7:27: entryPoints.websecure.http.tls.options: tls option \"modern\" does not "
+             "exist (did you mean \"modem\"?)",
+             stat_path);
+    const char *const want[] = {want0};
+    check_errors(&errs, want, 1);
+    weir_config_free(base);
+    unlink(dyn_path);
+    unlink(stat_path);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1044,6 +1469,12 @@ int main(void)
         cmocka_unit_test(test_tls_good),
         cmocka_unit_test(test_tls_reload_keeps_entrypoint_tls),
         cmocka_unit_test(test_tls_bad),
+        cmocka_unit_test(test_tls_dir),
+        cmocka_unit_test(test_tls_values),
+        cmocka_unit_test(test_tls_bad_files),
+        cmocka_unit_test(test_tls_bad_entrypoints),
+        cmocka_unit_test(test_tls_bad_sections),
+        cmocka_unit_test(test_tls_reload_provider),
         cmocka_unit_test(test_good_quickstart),
         cmocka_unit_test(test_good_static_file),
         cmocka_unit_test(test_good_static_dir),

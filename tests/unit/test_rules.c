@@ -859,6 +859,51 @@ static void test_threads_share_rule(void **state)
     weir_rule_free(r);
 }
 
+/* ---- weir_rule_hosts ---- */
+
+/* Every Host / HostSNI argument, anywhere in the tree, normalised, in rule
+ * order; the count is the total even when out is shorter. */
+static void test_rule_hosts(void **state)
+{
+    static const struct {
+        weir_rule_kind_t kind;
+        const char *rule;
+        const char *hosts[4];
+        size_t count;
+    } rows[] = {
+        {HTTP, "Host(`A.com`)", {"a.com"}, 1},
+        {HTTP, "Host(`a.com.`) && Path(`/x`)", {"a.com"}, 1},
+        {HTTP, "Host(`a.com`) || (Path(`/x`) && Host(`B.com`))", {"a.com", "b.com"}, 2},
+        {HTTP, "!Host(`c.com`) && Method(`GET`)", {"c.com"}, 1},
+        {HTTP, "Host(`*.x.com`) || Host(`*`)", {"*.x.com", "*"}, 2},
+        {HTTP, "HostRegexp(`^a\\.com$`) && PathPrefix(`/`)", {NULL}, 0},
+        {HTTP, "Path(`/`)", {NULL}, 0},
+        {TCP,
+         "HostSNI(`Db.Example.com`) || HostSNI(`*.example.org`)",
+         {"db.example.com", "*.example.org"},
+         2},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        weir_rule_t *r = compile_ok(rows[i].rule, rows[i].kind);
+        weir_slice_t out[4];
+        assert_int_equal(weir_rule_hosts(r, NULL, 0), rows[i].count);
+        assert_int_equal(weir_rule_hosts(r, out, 4), rows[i].count);
+        for (size_t k = 0; k < rows[i].count; k++)
+            if (!weir_slice_eq(out[k], weir_slice_cstr(rows[i].hosts[k])))
+                fail_msg("%s: host %zu is \"%.*s\", want \"%s\"", rows[i].rule, k, (int)out[k].len,
+                         out[k].ptr, rows[i].hosts[k]);
+        weir_rule_free(r);
+    }
+    /* out shorter than the list: the first ones, the full count */
+    weir_rule_t *r = compile_ok("Host(`a.com`) || Host(`b.com`) || Host(`c.com`)", HTTP);
+    weir_slice_t two[3] = {{0}};
+    assert_int_equal(weir_rule_hosts(r, two, 2), 3);
+    assert_true(weir_slice_eq(two[0], WEIR_SLICE_LIT("a.com")));
+    assert_true(weir_slice_eq(two[1], WEIR_SLICE_LIT("b.com")));
+    assert_null(two[2].ptr);
+    weir_rule_free(r);
+}
+
 /* ---- registration ---- */
 
 #define N_MATCH (sizeof(match_cases) / sizeof(match_cases[0]))
@@ -887,6 +932,7 @@ static const struct CMUnitTest single_tests[] = {
     cmocka_unit_test(test_table_rebuild_after_add),
     cmocka_unit_test(test_table_empty),
     cmocka_unit_test(test_threads_share_rule),
+    cmocka_unit_test(test_rule_hosts),
 };
 
 #define N_SINGLE (sizeof(single_tests) / sizeof(single_tests[0]))
