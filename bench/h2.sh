@@ -4,43 +4,78 @@
 #   bash bench/h2.sh [ROUNDS]          (run from the repository root after `make`)
 #
 # Environment: R (rounds, default 3; the first argument wins), DURATION
-# (seconds of h2load per run, default 8), HS (connections per handshake run,
-# default 400), WEIR_BIN.
+# (seconds of h2load per request run, default 5), HS_TIME (seconds of
+# handshakes per run, default 3), HS_CONNS (connections per h2load batch in
+# the handshake phase, default 100), WEIR_BIN (default build/weir).
+# Needs: apt-get install -y nginx haproxy h2o nghttp2-client openssl curl
 #
-# Every proxy terminates TLS with the same ECDSA P-256 certificate (made here
-# with openssl), speaks HTTP/2 to the client (ALPN h2) and HTTP/1.1
-# keep-alive to one origin: Debian's nginx answering a 64-byte body. Each
-# proxy runs ONE worker pinned to CPU 0 (weir core.workers: 1, haproxy
-# nbthread 1, nginx worker_processes 1, h2o num-threads 1); h2load and the
-# origin are pinned to CPU 1. The client forces TLS 1.3 with
-# TLS_AES_128_GCM_SHA256.
+# Setup. The script makes an ECDSA P-256 certificate with openssl. Every
+# proxy terminates TLS 1.3 with it, speaks HTTP/2 to the client (ALPN h2)
+# and HTTP/1.1 keep-alive to one origin: Debian's nginx on CPU 1 answering
+# `return 200` with a 64-byte body, so every proxy forwards the same 64-byte
+# response to a GET without a body (a 64-byte POST body would also measure
+# how each proxy buffers request bodies, which differs by default: nginx
+# reads a whole body before it connects upstream; GET keeps all four on the
+# same path). Each proxy runs ONE worker pinned to CPU 0
+# (weir core.workers: 1, haproxy nbthread 1, nginx worker_processes 1, h2o
+# num-threads 1); h2load and the origin are pinned to CPU 1. The client
+# offers only TLS_AES_128_GCM_SHA256 and X25519 (h2load --tls13-ciphers,
+# --groups); the servers are also limited to TLS 1.3, that suite and X25519
+# where their configuration allows it (weir tls.options, haproxy
+# ssl-default-bind-*, nginx ssl_protocols/ssl_conf_command/ssl_ecdh_curve;
+# h2o 2.2 only takes minimum-version). What each proxy negotiated is printed
+# before the runs (from h2load's "TLS Protocol/Cipher/Server Temp Key").
 #
-# Part 1, requests: h2load -c16 -m10 for DURATION seconds. Printed: req/s,
-# p99 latency (from h2load's per-request log), and the proxy's CPU time per
-# request (utime+stime of all its processes over the run / requests).
-# Part 2, handshakes: h2load with HS clients making one request each (-n HS
-# -c HS -m 1), i.e. HS full TLS handshakes (no resumption); printed:
-# handshakes per second and the proxy's CPU time per handshake.
-# Rounds are interleaved (each round runs every proxy once); each round ends
-# with weir's ratios to the best peer. Everything started is killed by PID.
-set -euo pipefail
+# Part 1, requests: h2load -c16 -m10 -D DURATION (16 connections, 10 streams
+# each, GET /). Printed per run: req/s (h2load), p99 latency (h2load prints no
+# percentiles, so it is the 99th percentile of the per-request times of
+# h2load --log-file), the proxy's CPU time per request (utime+stime of all its
+# processes and threads from /proc/<pid>/stat over the run, divided by the
+# requests h2load counts as succeeded). Three load columns tell what bounded
+# the run: proxy % (the proxy's CPU time / wall time), cpu0 % and cpu1 % (how
+# busy CPU 0 and CPU 1 were, from /proc/stat). cpu0 % well above proxy %
+# means something else ran on CPU 0 (the run is disturbed); cpu1 % near 100
+# with proxy % below it means h2load + origin were the bottleneck, so req/s
+# is the client's limit and cpu/req is the figure that compares proxies.
+#
+# Part 2, TLS handshakes, one request per connection: h2load cannot open a new
+# connection per request, so each run repeats `h2load -c HS_CONNS -n HS_CONNS
+# -m1` (HS_CONNS clients making exactly one request each: HS_CONNS full
+# handshakes, h2load does not resume sessions) until HS_TIME seconds have
+# passed. handshakes/s = handshakes that completed a 2xx request / the sum of
+# the "finished in" times h2load reports (h2load's start-up between batches
+# is not counted); cpu/handshake = the proxy's CPU time over the run /
+# handshakes. An OpenSSL 3 client handshake costs h2load more CPU than the
+# server's handshake costs the proxy (about 500 us against 300 us when this
+# was written), so CPU 1 saturates first: handshakes/s is then the client's
+# limit (the load columns show it) and cpu/handshake compares the proxies.
+#
+# Rounds are interleaved (each round runs every proxy once). Each round ends
+# with weir's ratios to the best peer (lowest cpu/req, highest req/s, highest
+# handshakes/s, lowest cpu/handshake); the summary gives medians over rounds
+# and the same ratios. A proxy that fails to start, to serve the sanity
+# request, or dies during a run is reported and left out; the others go on.
+# Only 127.0.0.1 is used; every process started is killed by PID on exit.
+set -uo pipefail
 cd "$(dirname "$0")/.."
 
 R=${1:-${R:-3}}
-DURATION=${DURATION:-8}
-HS=${HS:-400}
+DURATION=${DURATION:-5}
+HS_TIME=${HS_TIME:-3}
+HS_CONNS=${HS_CONNS:-100}
 WEIR=${WEIR_BIN:-$PWD/build/weir}
 PY=/usr/bin/python3
+PEERS=(haproxy nginx h2o)
 
-for tool in nginx haproxy h2o h2load openssl taskset "$PY"; do
+case "$R" in ''|*[!0-9]*|0) echo "usage: bench/h2.sh [ROUNDS]" >&2; exit 2 ;; esac
+for tool in nginx h2load openssl curl taskset timeout "$PY"; do
     command -v "$tool" >/dev/null || {
-        echo "h2.sh: $tool is missing (apt-get install -y nginx haproxy h2o nghttp2-client openssl)" >&2
+        echo "h2.sh: $tool is missing (apt-get install -y nginx haproxy h2o nghttp2-client openssl curl)" >&2
         exit 1
     }
 done
-[ -x "$WEIR" ] || { echo "h2.sh: $WEIR not found: run make first" >&2; exit 1; }
-[ "$(nproc)" -ge 2 ] || { echo "h2.sh: needs 2 CPUs" >&2; exit 1; }
-ulimit -n 65536 2>/dev/null || true
+[ "$(nproc)" -ge 2 ] || { echo "h2.sh: needs 2 CPUs (proxy on CPU 0, h2load and origin on CPU 1)" >&2; exit 1; }
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 TMP=$(mktemp -d /tmp/weir-bench-h2.XXXXXX)
 PIDS=()
@@ -62,14 +97,19 @@ free_port() {
 wait_port() { # $1 port, $2 pid, $3 name; returns 1 if it never listens
     local i
     for i in $(seq 1 100); do
-        kill -0 "$2" 2>/dev/null || { echo "h2.sh: $3 exited at startup" >&2; tail -5 "$TMP/$3.out" >&2; return 1; }
+        if ! kill -0 "$2" 2>/dev/null; then
+            echo "# $3: exited at startup; last lines of its output:"
+            tail -5 "$TMP/$3.out" 2>/dev/null | sed 's/^/#    /'
+            return 1
+        fi
         "$PY" -c "import socket; socket.create_connection(('127.0.0.1',$1),1)" 2>/dev/null && return 0
         sleep 0.1
     done
-    echo "h2.sh: $3 did not listen on $1" >&2
+    echo "# $3: did not listen on 127.0.0.1:$1 within 10 s"
     return 1
 }
 
+# Process tree of a PID (the PID and all descendants), one per line.
 tree_pids() {
     local queue=("$1") p c
     while [ ${#queue[@]} -gt 0 ]; do
@@ -81,10 +121,12 @@ tree_pids() {
     done
 }
 
+# utime+stime in clock ticks of a process tree (all threads included).
 cpu_ticks() {
     local total=0 p f
     for p in $(tree_pids "$1"); do
         f=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null) || continue
+        # after "pid (comm) ": state=1 ... utime=12 stime=13
         set -- $f
         total=$((total + ${12} + ${13}))
     done
@@ -92,25 +134,43 @@ cpu_ticks() {
 }
 HZ=$(getconf CLK_TCK)
 
+# "busy total" jiffies of cpu0 and cpu1 from /proc/stat: "b0 t0 b1 t1".
+cpu_stat() {
+    awk '$1 == "cpu0" || $1 == "cpu1" { t = 0; for (i = 2; i <= NF; i++) t += $i;
+         printf "%d %d ", t - $5 - $6, t }' /proc/stat
+}
+busy_pct() { # $1 before, $2 after (cpu_stat); prints "c0 c1" percentages
+    awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " ");
+        for (i = 1; i <= 3; i += 2) { dt = y[i+1] - x[i+1];
+            printf "%s%d", (i > 1 ? " " : ""), (dt > 0 ? 100 * (y[i] - x[i]) / dt + 0.5 : 0) } }'
+}
+
+now() { date +%s.%N; }
+proxy_pct() { # $1 ticks, $2 $3 wall clock start and end: the proxy's share of one CPU
+    awk -v t="$1" -v hz="$HZ" -v a="$2" -v b="$3" 'BEGIN {printf "%d", (b > a ? 100 * t / hz / (b - a) + 0.5 : 0)}'
+}
+FMT_REQ='%-8s %5s %10s %9s %13s %8s %7s %7s\n'
+FMT_HS='%-8s %5s %13s %12s %8s %7s %7s %11s\n'
+
 # ---------------------------------------------------------------- certificate
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
     -subj /CN=bench.test -addext "subjectAltName=DNS:bench.test" \
-    -keyout "$TMP/key.pem" -out "$TMP/cert.pem" 2>/dev/null
+    -keyout "$TMP/key.pem" -out "$TMP/cert.pem" 2>/dev/null ||
+    { echo "h2.sh: openssl could not make the certificate" >&2; exit 1; }
 cat "$TMP/cert.pem" "$TMP/key.pem" > "$TMP/both.pem"
-chmod 755 "$TMP"
-chmod 644 "$TMP"/*.pem  # h2o reads them after dropping to its own user
 
 # ---------------------------------------------------------------- origin
-BODY=$(printf 'x%.0s' $(seq 1 63))
+BODY=$(printf 'x%.0s' $(seq 1 63))  # 63 x + newline = 64 bytes
 O_PORT=$(free_port)
 mkdir -p "$TMP/origin"
 cat > "$TMP/origin/nginx.conf" <<EOF
 daemon off;
 master_process off;
 worker_processes 1;
+worker_rlimit_nofile 65536;
 pid $TMP/origin/nginx.pid;
 error_log $TMP/origin/error.log error;
-events { worker_connections 4096; }
+events { worker_connections 8192; }
 http {
     access_log off;
     client_body_temp_path $TMP/origin/body;
@@ -129,12 +189,13 @@ http {
 EOF
 taskset -c 1 nginx -p "$TMP/origin" -e "$TMP/origin/error.log" -c "$TMP/origin/nginx.conf" \
     > "$TMP/origin.out" 2>&1 &
-PIDS+=("$!")
-wait_port "$O_PORT" "$!" origin
+ORIGIN_PID=$!
+PIDS+=("$ORIGIN_PID")
+wait_port "$O_PORT" "$ORIGIN_PID" origin || { echo "h2.sh: the origin does not start" >&2; exit 1; }
 
 # ---------------------------------------------------------------- proxies
-declare -A PORT PID
-start() { # $1 name, then the command
+declare -A PORT PID NOTE
+start() { # $1 name, then the command (run pinned to CPU 0)
     local name=$1
     shift
     taskset -c 0 "$@" > "$TMP/$name.out" 2>&1 &
@@ -142,8 +203,10 @@ start() { # $1 name, then the command
     PIDS+=("$!")
 }
 
+# weir: Traefik-style static file with the dynamic part inline.
 PORT[weir]=$(free_port)
-cat > "$TMP/weir.yml" <<EOF
+weir_conf() { # $1 = 1 to add tls.options.default
+    cat <<EOF
 core: {workers: 1}
 log: {level: ERROR}
 entryPoints:
@@ -153,6 +216,15 @@ entryPoints:
 tls:
   certificates:
     - {certFile: $TMP/cert.pem, keyFile: $TMP/key.pem}
+EOF
+    [ "$1" = 1 ] && cat <<EOF
+  options:
+    default:
+      minVersion: VersionTLS13
+      cipherSuites: [TLS_AES_128_GCM_SHA256]
+      curvePreferences: [X25519]
+EOF
+    cat <<EOF
 http:
   routers:
     all: {rule: "PathPrefix(\`/\`)", service: origin, tls: {}}
@@ -161,14 +233,33 @@ http:
       loadBalancer:
         servers: [{url: "http://127.0.0.1:$O_PORT"}]
 EOF
-start weir "$WEIR" --configFile "$TMP/weir.yml"
+}
+if [ ! -x "$WEIR" ]; then
+    NOTE[weir]="$WEIR not found (run make)"
+else
+    weir_conf 1 > "$TMP/weir.yml"
+    if ! timeout 10 "$WEIR" --check --configFile "$TMP/weir.yml" > "$TMP/weir.check" 2>&1; then
+        weir_conf 0 > "$TMP/weir0.yml"
+        if timeout 10 "$WEIR" --check --configFile "$TMP/weir0.yml" > /dev/null 2>&1; then
+            echo "# weir: tls.options refused ($(head -1 "$TMP/weir.check")); running without them"
+            mv "$TMP/weir0.yml" "$TMP/weir.yml"
+        else
+            NOTE[weir]="--check refuses the configuration: $(head -1 "$TMP/weir.check" | grep . || echo "(no message)")"
+        fi
+    fi
+    [ -n "${NOTE[weir]:-}" ] || start weir "$WEIR" --configFile "$TMP/weir.yml"
+fi
 
-PORT[haproxy]=$(free_port)
-cat > "$TMP/haproxy.cfg" <<EOF
+if command -v haproxy >/dev/null; then
+    PORT[haproxy]=$(free_port)
+    cat > "$TMP/haproxy.cfg" <<EOF
 global
     nbthread 1
     maxconn 20000
     no strict-limits
+    ssl-default-bind-options ssl-min-ver TLSv1.3
+    ssl-default-bind-ciphersuites TLS_AES_128_GCM_SHA256
+    ssl-default-bind-curves X25519
 defaults
     mode http
     timeout connect 5s
@@ -183,7 +274,10 @@ frontend fe
 backend be
     server origin 127.0.0.1:$O_PORT
 EOF
-start haproxy haproxy -db -f "$TMP/haproxy.cfg"
+    start haproxy haproxy -db -f "$TMP/haproxy.cfg"
+else
+    NOTE[haproxy]="haproxy is not installed"
+fi
 
 PORT[nginx]=$(free_port)
 mkdir -p "$TMP/nginx"
@@ -191,6 +285,7 @@ cat > "$TMP/nginx/nginx.conf" <<EOF
 daemon off;
 master_process off;
 worker_processes 1;
+worker_rlimit_nofile 65536;
 pid $TMP/nginx/nginx.pid;
 error_log $TMP/nginx/error.log error;
 events { worker_connections 20000; }
@@ -203,12 +298,18 @@ http {
     scgi_temp_path $TMP/nginx/scgi;
     keepalive_requests 10000000;
     keepalive_timeout 600s;
-    http2_max_requests 10000000;
-    upstream origin { server 127.0.0.1:$O_PORT; keepalive 64; }
+    upstream origin {
+        server 127.0.0.1:$O_PORT;
+        keepalive 64;
+        keepalive_requests 10000000;
+    }
     server {
         listen 127.0.0.1:${PORT[nginx]} ssl http2 backlog=4096;
         ssl_certificate $TMP/cert.pem;
         ssl_certificate_key $TMP/key.pem;
+        ssl_protocols TLSv1.3;
+        ssl_conf_command Ciphersuites TLS_AES_128_GCM_SHA256;
+        ssl_ecdh_curve X25519;
         location / {
             proxy_pass http://origin;
             proxy_http_version 1.1;
@@ -219,16 +320,23 @@ http {
 EOF
 start nginx nginx -p "$TMP/nginx" -e "$TMP/nginx/error.log" -c "$TMP/nginx/nginx.conf"
 
-PORT[h2o]=$(free_port)
-cat > "$TMP/h2o.conf" <<EOF
+if command -v h2o >/dev/null; then
+    PORT[h2o]=$(free_port)
+    # user: root keeps h2o from switching to "nobody" (which could not read
+    # the key in $TMP). Debian's h2o 2.2 has no TLS 1.3 cipher-suite setting.
+    cat > "$TMP/h2o.conf" <<EOF
 num-threads: 1
 user: root
+pid-file: $TMP/h2o.pid
+error-log: $TMP/h2o.err
 listen:
   host: 127.0.0.1
   port: ${PORT[h2o]}
   ssl:
     certificate-file: $TMP/cert.pem
     key-file: $TMP/key.pem
+    minimum-version: TLSv1.3
+    ocsp-update-interval: 0
 http2-idle-timeout: 600
 hosts:
   default:
@@ -236,86 +344,196 @@ hosts:
       /:
         proxy.reverse.url: http://127.0.0.1:$O_PORT/
 EOF
-start h2o h2o -c "$TMP/h2o.conf"
+    start h2o h2o -c "$TMP/h2o.conf"
+else
+    NOTE[h2o]="h2o is not installed"
+fi
+
+H2LOAD_TLS=(--tls13-ciphers=TLS_AES_128_GCM_SHA256 --groups=X25519)
 
 PROXIES=()
 for p in weir haproxy nginx h2o; do
-    if wait_port "${PORT[$p]}" "${PID[$p]}" "$p"; then PROXIES+=("$p"); fi
+    if [ -n "${NOTE[$p]:-}" ]; then
+        echo "# $p: skipped: ${NOTE[$p]}"
+        continue
+    fi
+    wait_port "${PORT[$p]}" "${PID[$p]}" "$p" || continue
+    # Sanity check: h2 over TLS, the origin's 64-byte body, and what TLS was negotiated.
+    got=$(curl -sk --http2 --max-time 5 -w '|%{http_version}' "https://127.0.0.1:${PORT[$p]}/" 2>&1)
+    if [ "$got" != "$BODY"$'\n|2' ]; then
+        echo "# $p: does not serve h2 over TLS correctly (curl: ${got:0:100}); skipped"
+        continue
+    fi
+    tls=$(timeout 10 taskset -c 1 h2load "${H2LOAD_TLS[@]}" -n1 -c1 "https://127.0.0.1:${PORT[$p]}/" 2>&1 |
+        awk -F': ' '/^TLS Protocol:|^Cipher:|^Server Temp Key:|^Application protocol:/ {printf "%s ", $2}')
+    if [ -z "$tls" ]; then
+        echo "# $p: h2load cannot connect with TLS 1.3/TLS_AES_128_GCM_SHA256/X25519; skipped"
+        continue
+    fi
+    echo "# $p: ok, negotiated: $tls"
+    PROXIES+=("$p")
 done
-echo "# proxies: ${PROXIES[*]}; origin nginx on CPU 1; h2load on CPU 1; proxy on CPU 0"
-echo "# h2load -c16 -m10 -D $DURATION, TLS 1.3 TLS_AES_128_GCM_SHA256, 64-byte body"
+[ ${#PROXIES[@]} -gt 0 ] || { echo "h2.sh: no proxy serves; nothing to measure" >&2; exit 1; }
 
-H2LOAD_TLS=(--tls13-ciphers=TLS_AES_128_GCM_SHA256)
+alive() { # $1 name: drops a proxy that died
+    local p
+    kill -0 "${PID[$1]}" 2>/dev/null && return 0
+    echo "   ($1 died; last lines of its output:)"
+    tail -5 "$TMP/$1.out" 2>/dev/null | sed 's/^/   /'
+    local keep=()
+    for p in "${PROXIES[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+    PROXIES=("${keep[@]}")
+    return 1
+}
+
+# Results: one line per run in $TMP/res.<phase>, "name round v1 v2 ...".
+: > "$TMP/res.req"
+: > "$TMP/res.hs"
+declare -A RPS CPU HSR HSC
 
 p99_ms() { # per-request log: start_us status duration_us
-    awk '{print $3}' "$1" | sort -n | awk '{a[NR]=$1} END {if (NR==0) {print "nan"; exit}
-        i=int(NR*0.99); if (i<1) i=1; printf "%.2f", a[i]/1000}'
+    awk '$2 >= 200 && $2 < 400 {print $3}' "$1" | sort -n |
+        awk '{a[NR] = $1} END { if (NR == 0) { print "-"; exit }
+             i = int(NR * 0.99 + 0.5); if (i < 1) i = 1; printf "%.2f", a[i] / 1000 }'
 }
 
-declare -A CPU_US HS_RATE
-
-run_requests() { # $1 proxy
-    local name=$1 port=${PORT[$1]} before after out reqs rps
-    before=$(cpu_ticks "${PID[$name]}")
-    out=$(taskset -c 1 h2load "${H2LOAD_TLS[@]}" -c 16 -m 10 -D "$DURATION" --warm-up-time=1 \
-        --log-file="$TMP/$name.lat" "https://127.0.0.1:$port/" 2>&1) || true
-    after=$(cpu_ticks "${PID[$name]}")
-    reqs=$(echo "$out" | awk '/^requests:/ {print $8}')
-    rps=$(echo "$out" | awk '/^finished in/ {print $4}')
-    if [ -z "$reqs" ] || [ "$reqs" -le 0 ]; then
-        echo "$name: no successful requests"
-        echo "$out" | tail -3
-        return
+run_requests() { # $1 name, $2 round
+    local name=$1 round=$2 port=${PORT[$1]} c0 c1 s0 s1 w0 w1 out reqs rps p99 cpu busy
+    alive "$name" || return 0
+    c0=$(cpu_ticks "${PID[$name]}")
+    s0=$(cpu_stat)
+    w0=$(now)
+    out=$(timeout $((DURATION + 30)) taskset -c 1 h2load "${H2LOAD_TLS[@]}" -c16 -m10 -D "$DURATION" \
+        --log-file="$TMP/lat" "https://127.0.0.1:$port/" 2>&1)
+    w1=$(now)
+    s1=$(cpu_stat)
+    c1=$(cpu_ticks "${PID[$name]}")
+    reqs=$(awk '/^requests:/ {print $8}' <<< "$out")
+    rps=$(awk '/^finished in/ {printf "%.0f", $4}' <<< "$out")
+    if ! [[ "$reqs" =~ ^[0-9]+$ ]] || [ "$reqs" -eq 0 ]; then
+        printf '%-8s %5s   failed: %s\n' "$name" "$round" \
+            "$(grep -E '^requests:|^status codes:' <<< "$out" | tr '\n' ' ' | tr -s ' ' | head -c 150)"
+        alive "$name"
+        rm -f "$TMP/lat"
+        return 0
     fi
-    CPU_US[$name]=$("$PY" -c "print(round(($after-$before)*1e6/$HZ/$reqs, 2))")
-    printf "%-8s req/s %10s  p99 %6s ms  cpu/req %6s us  (%s requests)\n" \
-        "$name" "$rps" "$(p99_ms "$TMP/$name.lat")" "${CPU_US[$name]}" "$reqs"
-    rm -f "$TMP/$name.lat"
-}
-
-run_handshakes() { # $1 proxy
-    local name=$1 port=${PORT[$1]} before after out ok secs
-    before=$(cpu_ticks "${PID[$name]}")
-    out=$(taskset -c 1 h2load "${H2LOAD_TLS[@]}" -n "$HS" -c "$HS" -m 1 "https://127.0.0.1:$port/" 2>&1) || true
-    after=$(cpu_ticks "${PID[$name]}")
-    ok=$(echo "$out" | awk '/^requests:/ {print $8}')
-    secs=$(echo "$out" | awk '/^finished in/ {v=$3; sub(/,$/,"",v); if (v ~ /ms$/) {sub(/ms$/,"",v); v=v/1000} else sub(/s$/,"",v); print v}')
-    if [ -z "$ok" ] || [ "$ok" -le 0 ]; then
-        echo "$name: no handshakes"
-        return
+    p99=$(p99_ms "$TMP/lat")
+    rm -f "$TMP/lat"
+    cpu=$(awk -v t=$((c1 - c0)) -v hz="$HZ" -v n="$reqs" 'BEGIN {printf "%.2f", t / hz * 1e6 / n}')
+    busy="$(proxy_pct $((c1 - c0)) "$w0" "$w1") $(busy_pct "$s0" "$s1")"
+    printf "$FMT_REQ" "$name" "$round" "$rps" "$p99" "$cpu" $busy
+    if awk '/^requests:/ && ($10 > 0 || $12 > 0 || $14 > 0) {f=1} END {exit !f}' <<< "$out"; then
+        echo "   ($name: $(grep '^requests:' <<< "$out"))"
     fi
-    HS_RATE[$name]=$("$PY" -c "print(round($ok/$secs))")
-    printf "%-8s handshakes/s %8s  cpu/handshake %7s us  (%s of %s)\n" "$name" "${HS_RATE[$name]}" \
-        "$("$PY" -c "print(round(($after-$before)*1e6/$HZ/$ok, 1))")" "$ok" "$HS"
+    RPS[$name]=$rps
+    CPU[$name]=$cpu
+    echo "$name $round $rps $p99 $cpu" >> "$TMP/res.req"
 }
 
-for round in $(seq 1 "$R"); do
-    CPU_US=()
-    HS_RATE=()
-    echo "== round $round: requests"
-    for p in "${PROXIES[@]}"; do run_requests "$p"; done
-    echo "== round $round: handshakes (one request per connection)"
-    for p in "${PROXIES[@]}"; do run_handshakes "$p"; done
-    if [ -n "${CPU_US[weir]:-}" ]; then
-        best=""
-        bestname=""
-        for p in haproxy nginx h2o; do
-            v=${CPU_US[$p]:-}
-            [ -n "$v" ] || continue
-            if [ -z "$best" ] || "$PY" -c "import sys; sys.exit(0 if $v < $best else 1)"; then
-                best=$v
-                bestname=$p
-            fi
-        done
-        if [ -n "$best" ]; then
-            echo "round $round: weir cpu/req ${CPU_US[weir]} us = $("$PY" -c "print(round(${CPU_US[weir]}/$best, 2))") x best peer ($bestname $best us)"
+run_handshakes() { # $1 name, $2 round
+    local name=$1 round=$2 port=${PORT[$1]} c0 c1 s0 s1 w0 w1 out ok=0 bad=0 secs=0 t_end batches=0 v rate cpu busy
+    alive "$name" || return 0
+    c0=$(cpu_ticks "${PID[$name]}")
+    s0=$(cpu_stat)
+    w0=$(now)
+    t_end=$(awk -v t="$w0" -v d="$HS_TIME" 'BEGIN {printf "%.3f", t + d}')
+    while awk -v t="$(now)" -v e="$t_end" 'BEGIN {exit !(t < e)}' && [ $batches -lt 1000 ]; do
+        out=$(timeout 30 taskset -c 1 h2load "${H2LOAD_TLS[@]}" -c "$HS_CONNS" -n "$HS_CONNS" -m1 \
+            "https://127.0.0.1:$port/" 2>&1)
+        batches=$((batches + 1))
+        v=$(awk '/^requests:/ {print $8}' <<< "$out")
+        [[ "$v" =~ ^[0-9]+$ ]] || v=0
+        ok=$((ok + v))
+        bad=$((bad + HS_CONNS - v))
+        secs=$(awk -v s="$secs" '/^finished in/ { v = $3; sub(/,$/, "", v);
+            if (v ~ /ms$/) { sub(/ms$/, "", v); v /= 1000 } else if (v ~ /us$/) { sub(/us$/, "", v); v /= 1e6 }
+            else sub(/s$/, "", v); s += v } END {printf "%.6f", s}' <<< "$out")
+        [ "$v" -gt 0 ] || break
+    done
+    w1=$(now)
+    s1=$(cpu_stat)
+    c1=$(cpu_ticks "${PID[$name]}")
+    if [ "$ok" -le 0 ]; then
+        printf '%-8s %5s   failed: %s\n' "$name" "$round" \
+            "$(grep -E '^requests:' <<< "$out" | tr -s ' ' | head -c 150)"
+        alive "$name"
+        return 0
+    fi
+    rate=$(awk -v n="$ok" -v s="$secs" 'BEGIN {printf "%.0f", (s > 0 ? n / s : 0)}')
+    cpu=$(awk -v t=$((c1 - c0)) -v hz="$HZ" -v n="$ok" 'BEGIN {printf "%.1f", t / hz * 1e6 / n}')
+    busy="$(proxy_pct $((c1 - c0)) "$w0" "$w1") $(busy_pct "$s0" "$s1")"
+    printf "$FMT_HS" "$name" "$round" "$rate" "$cpu" $busy "$ok"
+    [ "$bad" -eq 0 ] || echo "   ($name: $bad of $((ok + bad)) connections did not complete a 2xx request)"
+    HSR[$name]=$rate
+    HSC[$name]=$cpu
+}
+
+# weir's value over the best peer's: $1 = assoc array name, $2 = min|max, $3 = label
+ratio_best() {
+    local -n arr=$1
+    local best="" bestname="" p v
+    [ -n "${arr[weir]:-}" ] || { echo "$3 n/a (no weir result)"; return; }
+    for p in "${PEERS[@]}"; do
+        v=${arr[$p]:-}
+        [ -n "$v" ] || continue
+        if [ -z "$best" ] || awk -v a="$v" -v b="$best" -v m="$2" \
+            'BEGIN {exit !((m == "min" && a < b) || (m == "max" && a > b))}'; then
+            best=$v
+            bestname=$p
         fi
-    fi
-    if [ -n "${HS_RATE[weir]:-}" ]; then
-        for p in haproxy nginx h2o; do
-            if [ -n "${HS_RATE[$p]:-}" ]; then
-                echo "round $round: weir handshakes/s ${HS_RATE[weir]} = $("$PY" -c "print(round(${HS_RATE[weir]}/${HS_RATE[$p]}, 2))") x $p (${HS_RATE[$p]})"
-            fi
-        done
-    fi
+    done
+    [ -n "$best" ] || { echo "$3 n/a (no peer result)"; return; }
+    echo "$3 $(awk -v a="${arr[weir]}" -v b="$best" 'BEGIN {if (b + 0 == 0) print "n/a"; else printf "%.2f", a / b}') ($bestname)"
+}
+
+# ---------------------------------------------------------------- part 1
+echo "== requests: h2load -c16 -m10 -D $DURATION (h2, TLS 1.3 AES-128-GCM), $R rounds, proxy on CPU 0"
+printf "$FMT_REQ" proxy round "req/s" "p99 (ms)" "cpu/req (us)" "proxy %" "cpu0 %" "cpu1 %"
+for round in $(seq 1 "$R"); do
+    RPS=()
+    CPU=()
+    for p in "${PROXIES[@]}"; do run_requests "$p" "$round"; done
+    echo "   round $round: weir/best peer: $(ratio_best CPU min cpu/req);" \
+        "$(ratio_best RPS max req/s)"
 done
+
+# ---------------------------------------------------------------- part 2
+echo "== handshakes: h2load -c$HS_CONNS -n$HS_CONNS -m1 repeated for ${HS_TIME}s" \
+    "(one request per connection, full handshakes), $R rounds"
+printf "$FMT_HS" proxy round "handshakes/s" "cpu/hs (us)" "proxy %" "cpu0 %" "cpu1 %" handshakes
+for round in $(seq 1 "$R"); do
+    HSR=()
+    HSC=()
+    for p in "${PROXIES[@]}"; do
+        run_handshakes "$p" "$round"
+        [ -z "${HSR[$p]:-}" ] || echo "$p $round ${HSR[$p]} ${HSC[$p]}" >> "$TMP/res.hs"
+    done
+    echo "   round $round: weir/best peer: $(ratio_best HSR max handshakes/s);" \
+        "$(ratio_best HSC min cpu/handshake)"
+done
+
+# ---------------------------------------------------------------- summary
+echo "== summary: medians over $R rounds"
+printf '%-8s %10s %9s %13s %13s %13s\n' proxy "req/s" "p99 (ms)" "cpu/req (us)" "handshakes/s" "cpu/hs (us)"
+RPS=() CPU=() HSR=() HSC=()
+median() { # $1 file, $2 name, $3 column, $4 printf format
+    awk -v n="$2" -v c="$3" '$1 == n && $c != "-" {print $c}' "$1" | sort -g |
+        awk -v f="$4" '{a[NR] = $1} END { if (NR == 0) { print "-"; exit }
+             m = NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2; printf f, m }'
+}
+for p in weir "${PEERS[@]}"; do
+    rps=$(median "$TMP/res.req" "$p" 3 %.0f)
+    p99=$(median "$TMP/res.req" "$p" 4 %.2f)
+    cpu=$(median "$TMP/res.req" "$p" 5 %.2f)
+    hsr=$(median "$TMP/res.hs" "$p" 3 %.0f)
+    hsc=$(median "$TMP/res.hs" "$p" 4 %.1f)
+    if [ "$rps$hsr" = "--" ]; then
+        printf '%-8s %s\n' "$p" "no result"
+        continue
+    fi
+    printf '%-8s %10s %9s %13s %13s %13s\n' "$p" "$rps" "$p99" "$cpu" "$hsr" "$hsc"
+    [ "$rps" = - ] || { RPS[$p]=$rps; CPU[$p]=$cpu; }
+    [ "$hsr" = - ] || { HSR[$p]=$hsr; HSC[$p]=$hsc; }
+done
+echo "weir/best peer: $(ratio_best CPU min cpu/req); $(ratio_best RPS max req/s);" \
+    "$(ratio_best HSR max handshakes/s); $(ratio_best HSC min cpu/handshake)"

@@ -12,6 +12,8 @@ Fixtures:
                          weir crashed or a sanitizer reported an error
   origin(name, ...)      a threaded Python HTTP/1.1 origin (origin.Origin)
   nginx_origin(...)      nginx serving `return 200 "..."` on a free port
+  pki                    (session) a CA, server and client certificates made
+                         with certtool (tlspki.py)
 
 Under WEIR_SANITIZED=1 (ASan+UBSan build) every wait is longer (helpers.SLOW).
 """
@@ -29,6 +31,7 @@ import pytest
 
 from helpers import SANITIZED
 from origin import Origin
+from tlspki import pki  # noqa: F401  (session-scoped fixture, defined in tlspki.py)
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 WEIR_BIN = os.environ.get("WEIR_BIN") or os.path.join(REPO, "build", "weir")

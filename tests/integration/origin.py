@@ -9,8 +9,9 @@ origin through weir:
   * ``ws_messages``: every WebSocket message echoed.
 
 What it answers is a ``Reply``: a status, headers and body, optionally
-delayed, chunked, streamed (any size, generated on the fly), a WebSocket
-echo, a connection reset, or raw bytes. ``Origin.route(path, reply)`` sets
+delayed, chunked (with trailers), streamed (any size, generated on the
+fly), the request body echoed back, a WebSocket echo, a connection reset,
+or raw bytes. ``Origin.route(path, reply)`` sets
 the reply for one path; anything else gets ``Origin.default`` (by default an
 echo naming the origin, the method and the target).
 
@@ -76,6 +77,8 @@ class Request:
         self.body_len = 0
         self.body_sha256 = None
         self.chunked = False
+        self.trailers = []  # (name, value) of a chunked body's trailer section
+        self.echo_body = None  # the whole body, kept only for an echo reply
         self.peer = None
 
     def header(self, name):
@@ -106,12 +109,16 @@ class Reply:
     silent_close: close the connection after the response without announcing
     it (no Connection: close), as servers with a short idle timeout do.
     early: answer as soon as the head arrived, then read the body.
+    echo: answer with the request body, whatever its size (Content-Length,
+    or chunked with chunked=True); body is ignored.
+    trailers: (name, value) pairs sent in the trailer section of a chunked
+    body (chunked=True); announce them with a Trailer header if wanted.
     """
 
     def __init__(self, status=200, body=None, headers=(), reason=None, delay=0.0,
                  chunked=False, stream=None, reset=False, raw=None, close=False,
                  websocket=False, ws_greeting=None, no_body=False, silent_close=False,
-                 early=False):
+                 early=False, echo=False, trailers=()):
         self.status = status
         self.reason = reason
         self.body = body.encode() if isinstance(body, str) else body
@@ -127,6 +134,8 @@ class Reply:
         self.no_body = no_body
         self.silent_close = silent_close
         self.early = early
+        self.echo = echo
+        self.trailers = list(trailers)
 
 
 REASONS = {100: "Continue", 101: "Switching Protocols", 200: "OK", 201: "Created",
@@ -284,7 +293,7 @@ class Origin:
                     keep = self._respond(c, r, req, reply)
                     self._read_body(r, c, req, send_continue=False)
                 else:
-                    self._read_body(r, c, req)
+                    self._read_body(r, c, req, keep_all=reply.echo)
                     keep = self._respond(c, r, req, reply)
                 if not keep:
                     return
@@ -322,9 +331,10 @@ class Origin:
             headers.append((name, value.strip(" \t")))
         return Request(conn_id, method, target, version, headers)
 
-    def _read_body(self, r, c, req, send_continue=True):
+    def _read_body(self, r, c, req, send_continue=True, keep_all=False):
         """Reads the request body (Content-Length or chunked), counting and
-        hashing it, then records the request."""
+        hashing it, then records the request. keep_all: also keep the whole
+        body in req.echo_body."""
         te = (req.header("Transfer-Encoding") or "").lower()
         cl = req.header("Content-Length")
         expect = (req.header("Expect") or "").lower()
@@ -334,12 +344,15 @@ class Origin:
 
         h = hashlib.sha256()
         kept = bytearray()
+        everything = bytearray() if keep_all else None
 
         def sink(mv):
             h.update(mv)
             req.body_len += len(mv)
             if req.body_len <= KEEP_BODY_LIMIT:
                 kept.extend(mv)
+            if everything is not None:
+                everything.extend(mv)
 
         if "chunked" in te:
             req.chunked = True
@@ -348,8 +361,12 @@ class Origin:
                 size = int(size_line.split(b";")[0].strip(), 16)
                 if size == 0:
                     # trailers until the empty line
-                    while r.read_until(b"\r\n") != b"\r\n":
-                        pass
+                    while True:
+                        line = r.read_until(b"\r\n")
+                        if line == b"\r\n":
+                            break
+                        name, _, value = line[:-2].decode("latin-1").partition(":")
+                        req.trailers.append((name, value.strip(" \t")))
                     break
                 r.read_into_sink(size, sink)
                 if r.read_exact(2) != b"\r\n":
@@ -357,6 +374,8 @@ class Origin:
         elif cl is not None:
             r.read_into_sink(int(cl), sink)
         req.body = bytes(kept) if req.body_len <= KEEP_BODY_LIMIT else None
+        if everything is not None:
+            req.echo_body = bytes(everything)
         req.body_sha256 = h.hexdigest()
         with self.cond:
             self.requests.append(req)
@@ -380,6 +399,8 @@ class Origin:
         headers = list(reply.headers)
         names = {k.lower() for k, _ in headers}
         body = reply.body if reply.body is not None else b""
+        if reply.echo:
+            body = req.echo_body or b""
         bodiless = (req.method == "HEAD" or status in (204, 304) or 100 <= status < 200
                     or reply.no_body)
         client_close = (req.header("Connection") or "").lower() == "close" or (
@@ -391,6 +412,8 @@ class Origin:
                 headers.append(("Content-Length", str(reply.stream)))
         elif reply.chunked:
             pass
+        elif reply.echo:
+            headers.append(("Content-Length", str(len(body))))
         elif "content-length" not in names and status not in (204, 304) and status >= 200:
             headers.append(("Content-Length", str(len(body))))
         if reply.chunked and not bodiless:
@@ -402,6 +425,8 @@ class Origin:
         head = f"HTTP/1.1 {status} {reason}\r\n" + "".join(
             f"{k}: {v}\r\n" for k, v in headers) + "\r\n"
         c.sendall(head.encode("latin-1"))
+        last_chunk = b"0\r\n" + "".join(
+            f"{k}: {v}\r\n" for k, v in reply.trailers).encode("latin-1") + b"\r\n"
         if not bodiless:
             if reply.stream is not None:
                 for chunk in pattern_chunks(reply.stream):
@@ -410,11 +435,12 @@ class Origin:
                     else:
                         c.sendall(chunk)
                 if reply.chunked:
-                    c.sendall(b"0\r\n\r\n")
+                    c.sendall(last_chunk)
             elif reply.chunked:
-                pieces = [body[i:i + 7] for i in range(0, len(body), 7)] if body else []
+                step = 7 if not reply.echo else 64 * 1024
+                pieces = [body[i:i + step] for i in range(0, len(body), step)] if body else []
                 out = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces)
-                c.sendall(out + b"0\r\n\r\n")
+                c.sendall(out + last_chunk)
             elif body:
                 c.sendall(body)
         return not close and not reply.silent_close

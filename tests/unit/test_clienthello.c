@@ -1,402 +1,1315 @@
-/* Unit tests for src/tls/clienthello.c: real ClientHellos captured from
- * curl (TLS 1.3 with h2, TLS 1.2 with http/1.1, without SNI), every
- * truncation point, hellos split across records, the bare message entry,
- * and each kind of malformation. */
+/* Unit tests for src/tls/clienthello.c.
+ *
+ * Real hellos (curl, openssl s_client, gnutls-cli; clienthello_captures.h)
+ * go through both entry points, cut at every byte, split across records
+ * in every way, followed by more records, and squeezed into a scratch
+ * buffer one byte too small. Synthetic hellos, built field by field below,
+ * cover GREASE, TLS 1.2 and older forms, size limits, and each
+ * malformation, always through both entry points (bare message, one
+ * record, many small records) so that the record layer never changes a
+ * verdict. Every input is placed right before an inaccessible page, so a
+ * read past its end faults even without AddressSanitizer. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
+#include "clienthello_captures.h"
 #include "tls/clienthello.h"
 
-static const unsigned char hello_h2[] = {
-  0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03, 0x9f,
-  0xc8, 0x89, 0xd8, 0x1c, 0xec, 0x63, 0x94, 0x8d, 0x73, 0x19, 0xbc, 0xc6,
-  0x7f, 0xd2, 0xfa, 0x6b, 0xd0, 0x35, 0xae, 0x31, 0x2d, 0x0d, 0xa1, 0xdd,
-  0x34, 0x06, 0xb8, 0xd7, 0xba, 0xbe, 0x8c, 0x20, 0x11, 0x5b, 0xe8, 0x0e,
-  0xd8, 0xa1, 0x26, 0x72, 0x1e, 0xdd, 0xec, 0x21, 0x76, 0xd4, 0x17, 0x77,
-  0x96, 0xe7, 0xe7, 0xe8, 0x25, 0x15, 0x10, 0x68, 0xe0, 0x48, 0x18, 0x97,
-  0x67, 0xbc, 0x44, 0xfe, 0x00, 0x3e, 0x13, 0x02, 0x13, 0x03, 0x13, 0x01,
-  0xc0, 0x2c, 0xc0, 0x30, 0x00, 0x9f, 0xcc, 0xa9, 0xcc, 0xa8, 0xcc, 0xaa,
-  0xc0, 0x2b, 0xc0, 0x2f, 0x00, 0x9e, 0xc0, 0x24, 0xc0, 0x28, 0x00, 0x6b,
-  0xc0, 0x23, 0xc0, 0x27, 0x00, 0x67, 0xc0, 0x0a, 0xc0, 0x14, 0x00, 0x39,
-  0xc0, 0x09, 0xc0, 0x13, 0x00, 0x33, 0x00, 0x9d, 0x00, 0x9c, 0x00, 0x3d,
-  0x00, 0x3c, 0x00, 0x35, 0x00, 0x2f, 0x00, 0xff, 0x01, 0x00, 0x01, 0x75,
-  0x00, 0x00, 0x00, 0x13, 0x00, 0x11, 0x00, 0x00, 0x0e, 0x61, 0x2e, 0x65,
-  0x78, 0x61, 0x6d, 0x70, 0x6c, 0x65, 0x2e, 0x74, 0x65, 0x73, 0x74, 0x00,
-  0x0b, 0x00, 0x04, 0x03, 0x00, 0x01, 0x02, 0x00, 0x0a, 0x00, 0x16, 0x00,
-  0x14, 0x00, 0x1d, 0x00, 0x17, 0x00, 0x1e, 0x00, 0x19, 0x00, 0x18, 0x01,
-  0x00, 0x01, 0x01, 0x01, 0x02, 0x01, 0x03, 0x01, 0x04, 0x00, 0x10, 0x00,
-  0x0e, 0x00, 0x0c, 0x02, 0x68, 0x32, 0x08, 0x68, 0x74, 0x74, 0x70, 0x2f,
-  0x31, 0x2e, 0x31, 0x00, 0x16, 0x00, 0x00, 0x00, 0x17, 0x00, 0x00, 0x00,
-  0x31, 0x00, 0x00, 0x00, 0x0d, 0x00, 0x2a, 0x00, 0x28, 0x04, 0x03, 0x05,
-  0x03, 0x06, 0x03, 0x08, 0x07, 0x08, 0x08, 0x08, 0x09, 0x08, 0x0a, 0x08,
-  0x0b, 0x08, 0x04, 0x08, 0x05, 0x08, 0x06, 0x04, 0x01, 0x05, 0x01, 0x06,
-  0x01, 0x03, 0x03, 0x03, 0x01, 0x03, 0x02, 0x04, 0x02, 0x05, 0x02, 0x06,
-  0x02, 0x00, 0x2b, 0x00, 0x09, 0x08, 0x03, 0x04, 0x03, 0x03, 0x03, 0x02,
-  0x03, 0x01, 0x00, 0x2d, 0x00, 0x02, 0x01, 0x01, 0x00, 0x33, 0x00, 0x26,
-  0x00, 0x24, 0x00, 0x1d, 0x00, 0x20, 0x9d, 0x86, 0xab, 0xa7, 0x10, 0xf8,
-  0x2c, 0xbe, 0xcf, 0x41, 0x06, 0x24, 0xaf, 0x18, 0x9a, 0xb0, 0xdc, 0xd2,
-  0x91, 0x34, 0x9f, 0x7a, 0xbe, 0xa1, 0x43, 0xa7, 0xc9, 0xdd, 0x87, 0x43,
-  0x4b, 0x61, 0x00, 0x15, 0x00, 0xaf, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-  0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-  0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-  0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-  0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-  0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-  0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-  0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-  0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-  0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-  0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-  0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-  0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-  0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-  0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-  0x00
-};
-static const unsigned int hello_h2_len = 517;
-static const unsigned char hello_12[] = {
-  0x16, 0x03, 0x01, 0x00, 0xd9, 0x01, 0x00, 0x00, 0xd5, 0x03, 0x03, 0x34,
-  0x7f, 0x83, 0x50, 0x60, 0x0b, 0x8c, 0x8b, 0x96, 0xc8, 0xef, 0xb4, 0x1d,
-  0x54, 0x26, 0x2a, 0xe0, 0xa7, 0x90, 0x2d, 0xa4, 0x4b, 0x58, 0x6f, 0x36,
-  0xae, 0x84, 0x8e, 0xdc, 0x0d, 0xf9, 0x92, 0x00, 0x00, 0x38, 0xc0, 0x2c,
-  0xc0, 0x30, 0x00, 0x9f, 0xcc, 0xa9, 0xcc, 0xa8, 0xcc, 0xaa, 0xc0, 0x2b,
-  0xc0, 0x2f, 0x00, 0x9e, 0xc0, 0x24, 0xc0, 0x28, 0x00, 0x6b, 0xc0, 0x23,
-  0xc0, 0x27, 0x00, 0x67, 0xc0, 0x0a, 0xc0, 0x14, 0x00, 0x39, 0xc0, 0x09,
-  0xc0, 0x13, 0x00, 0x33, 0x00, 0x9d, 0x00, 0x9c, 0x00, 0x3d, 0x00, 0x3c,
-  0x00, 0x35, 0x00, 0x2f, 0x00, 0xff, 0x01, 0x00, 0x00, 0x74, 0x00, 0x00,
-  0x00, 0x13, 0x00, 0x11, 0x00, 0x00, 0x0e, 0x62, 0x2e, 0x65, 0x78, 0x61,
-  0x6d, 0x70, 0x6c, 0x65, 0x2e, 0x74, 0x65, 0x73, 0x74, 0x00, 0x0b, 0x00,
-  0x04, 0x03, 0x00, 0x01, 0x02, 0x00, 0x0a, 0x00, 0x0c, 0x00, 0x0a, 0x00,
-  0x1d, 0x00, 0x17, 0x00, 0x1e, 0x00, 0x19, 0x00, 0x18, 0x00, 0x10, 0x00,
-  0x0b, 0x00, 0x09, 0x08, 0x68, 0x74, 0x74, 0x70, 0x2f, 0x31, 0x2e, 0x31,
-  0x00, 0x16, 0x00, 0x00, 0x00, 0x17, 0x00, 0x00, 0x00, 0x0d, 0x00, 0x2a,
-  0x00, 0x28, 0x04, 0x03, 0x05, 0x03, 0x06, 0x03, 0x08, 0x07, 0x08, 0x08,
-  0x08, 0x09, 0x08, 0x0a, 0x08, 0x0b, 0x08, 0x04, 0x08, 0x05, 0x08, 0x06,
-  0x04, 0x01, 0x05, 0x01, 0x06, 0x01, 0x03, 0x03, 0x03, 0x01, 0x03, 0x02,
-  0x04, 0x02, 0x05, 0x02, 0x06, 0x02
-};
-static const unsigned int hello_12_len = 222;
-static const unsigned char hello_nosni[] = {
-  0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03, 0x77,
-  0xbb, 0xb0, 0xd5, 0x69, 0xfa, 0xcf, 0x5f, 0xe7, 0x13, 0x8b, 0x24, 0x65,
-  0x4f, 0x99, 0x94, 0x6d, 0x43, 0xc3, 0xef, 0x3d, 0x3e, 0xb8, 0x86, 0x72,
-  0xa5, 0xd8, 0x90, 0x8b, 0x37, 0x10, 0x82, 0x20, 0xd5, 0x77, 0x3c, 0x23,
-  0x80, 0x48, 0x1d, 0xf2, 0x51, 0xf5, 0x2b, 0x6b, 0xd8, 0xea, 0x70, 0xec,
-  0x29, 0xec, 0xe5, 0xc6, 0x33, 0x99, 0x18, 0xae, 0x81, 0x6b, 0x96, 0x54,
-  0x73, 0x0e, 0xfa, 0x74, 0x00, 0x3e, 0x13, 0x02, 0x13, 0x03, 0x13, 0x01,
-  0xc0, 0x2c, 0xc0, 0x30, 0x00, 0x9f, 0xcc, 0xa9, 0xcc, 0xa8, 0xcc, 0xaa,
-  0xc0, 0x2b, 0xc0, 0x2f, 0x00, 0x9e, 0xc0, 0x24, 0xc0, 0x28, 0x00, 0x6b,
-  0xc0, 0x23, 0xc0, 0x27, 0x00, 0x67, 0xc0, 0x0a, 0xc0, 0x14, 0x00, 0x39,
-  0xc0, 0x09, 0xc0, 0x13, 0x00, 0x33, 0x00, 0x9d, 0x00, 0x9c, 0x00, 0x3d,
-  0x00, 0x3c, 0x00, 0x35, 0x00, 0x2f, 0x00, 0xff, 0x01, 0x00, 0x01, 0x75,
-  0x00, 0x0b, 0x00, 0x04, 0x03, 0x00, 0x01, 0x02, 0x00, 0x0a, 0x00, 0x16,
-  0x00, 0x14, 0x00, 0x1d, 0x00, 0x17, 0x00, 0x1e, 0x00, 0x19, 0x00, 0x18,
-  0x01, 0x00, 0x01, 0x01, 0x01, 0x02, 0x01, 0x03, 0x01, 0x04, 0x00, 0x10,
-  0x00, 0x0e, 0x00, 0x0c, 0x02, 0x68, 0x32, 0x08, 0x68, 0x74, 0x74, 0x70,
-  0x2f, 0x31, 0x2e, 0x31, 0x00, 0x16, 0x00, 0x00, 0x00, 0x17, 0x00, 0x00,
-  0x00, 0x31, 0x00, 0x00, 0x00, 0x0d, 0x00, 0x2a, 0x00, 0x28, 0x04, 0x03,
-  0x05, 0x03, 0x06, 0x03, 0x08, 0x07, 0x08, 0x08, 0x08, 0x09, 0x08, 0x0a,
-  0x08, 0x0b, 0x08, 0x04, 0x08, 0x05, 0x08, 0x06, 0x04, 0x01, 0x05, 0x01,
-  0x06, 0x01, 0x03, 0x03, 0x03, 0x01, 0x03, 0x02, 0x04, 0x02, 0x05, 0x02,
-  0x06, 0x02, 0x00, 0x2b, 0x00, 0x09, 0x08, 0x03, 0x04, 0x03, 0x03, 0x03,
-  0x02, 0x03, 0x01, 0x00, 0x2d, 0x00, 0x02, 0x01, 0x01, 0x00, 0x33, 0x00,
-  0x26, 0x00, 0x24, 0x00, 0x1d, 0x00, 0x20, 0xd0, 0xa2, 0x57, 0x41, 0x15,
-  0xd0, 0x6a, 0xb7, 0x48, 0x55, 0x74, 0x01, 0xcf, 0x20, 0x18, 0x8d, 0xd8,
-  0x0d, 0xdb, 0x7d, 0xc2, 0xb9, 0x55, 0x95, 0x98, 0x3f, 0x43, 0x19, 0xbf,
-  0x5f, 0xb3, 0x5a, 0x00, 0x15, 0x00, 0xc6, 0x00, 0x00, 0x00, 0x00, 0x00,
-  0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-  0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-  0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-  0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-  0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-  0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-  0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-  0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-  0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-  0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-  0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-  0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-  0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-  0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-  0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-  0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-  0x00
-};
-static const unsigned int hello_nosni_len = 517;
+#define SCRATCH (64 * 1024)
+#define BIG (1024 * 1024)
 
-static uint8_t scratch[64 * 1024];
+/* ---- inputs against a guard page ---- */
 
-static int parse(const uint8_t *p, size_t n, weir_client_hello_t *ch)
+typedef struct {
+    uint8_t *map;
+    size_t size;
+} guard_t;
+
+static guard_t g_in, g_scratch;
+
+/* n bytes ending right before a PROT_NONE page (the previous use of g is
+ * released). */
+static uint8_t *guard_alloc(guard_t *g, size_t n)
 {
-    /* a heap copy of exactly n bytes: ASan sees any read past them */
-    uint8_t *b = malloc(n ? n : 1);
-    memcpy(b, p, n);
-    int rc = weir_client_hello_parse_records(b, n, scratch, sizeof scratch, ch);
-    if (rc == WEIR_CH_OK) {
-        /* slices into b must be copied out before it is freed */
-        static char sni[256], alpn[512];
-        if (ch->sni.len) {
-            memcpy(sni, ch->sni.ptr, ch->sni.len);
-            ch->sni.ptr = sni;
-        }
-        if (ch->alpn.len) {
-            memcpy(alpn, ch->alpn.ptr, ch->alpn.len);
-            ch->alpn.ptr = alpn;
-        }
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+    size_t pages = n ? (n + pg - 1) / pg : 1;
+    if (g->map) munmap(g->map, g->size);
+    g->size = (pages + 1) * pg;
+    g->map = mmap(NULL, g->size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(g->map != MAP_FAILED);
+    assert_int_equal(mprotect(g->map + pages * pg, pg, PROT_NONE), 0);
+    return g->map + pages * pg - n;
+}
+
+static const uint8_t *guarded(const uint8_t *p, size_t n)
+{
+    uint8_t *dst = guard_alloc(&g_in, n);
+    if (n) memcpy(dst, p, n);
+    return dst;
+}
+
+static const uint8_t *last_in, *last_scratch;
+static size_t last_in_len, last_cap;
+
+static int records_cap(const uint8_t *p, size_t n, size_t cap, weir_client_hello_t *ch)
+{
+    last_in = guarded(p, n);
+    last_in_len = n;
+    last_scratch = guard_alloc(&g_scratch, cap);
+    last_cap = cap;
+    memset(ch, 0xa5, sizeof *ch); /* every result must overwrite it */
+    return weir_client_hello_parse_records(last_in, n, (uint8_t *)last_scratch, cap, ch);
+}
+
+static int records(const uint8_t *p, size_t n, weir_client_hello_t *ch)
+{
+    return records_cap(p, n, SCRATCH, ch);
+}
+
+static int message(const uint8_t *p, size_t n, weir_client_hello_t *ch)
+{
+    last_in = guarded(p, n);
+    last_in_len = n;
+    last_scratch = NULL;
+    last_cap = 0;
+    memset(ch, 0xa5, sizeof *ch);
+    return weir_client_hello_parse_message(last_in, n, ch);
+}
+
+static bool within(weir_slice_t s, const uint8_t *base, size_t n)
+{
+    const uint8_t *q = (const uint8_t *)s.ptr;
+    return base && q >= base && q + s.len <= base + n;
+}
+
+/* ---- a byte writer ---- */
+
+typedef struct {
+    uint8_t b[BIG];
+    size_t n;
+} buf_t;
+
+static buf_t g_ext, g_msg, g_rec, g_tmp;
+
+static void put8(buf_t *w, unsigned v)
+{
+    assert_true(w->n < sizeof w->b);
+    w->b[w->n++] = (uint8_t)v;
+}
+
+static void put16(buf_t *w, unsigned v)
+{
+    put8(w, v >> 8);
+    put8(w, v & 0xff);
+}
+
+static void put(buf_t *w, const void *p, size_t n)
+{
+    assert_true(n <= sizeof w->b - w->n);
+    memcpy(w->b + w->n, p, n);
+    w->n += n;
+}
+
+static void fill(buf_t *w, unsigned v, size_t n)
+{
+    while (n--)
+        put8(w, v);
+}
+
+/* Length fields written after their contents: open_N() reserves one and
+ * returns where; close_N() stores the length of what came after it. */
+static size_t open_n(buf_t *w, int bytes)
+{
+    size_t at = w->n;
+    fill(w, 0, (size_t)bytes);
+    return at;
+}
+
+static void close_n(buf_t *w, size_t at, int bytes)
+{
+    size_t len = w->n - at - (size_t)bytes;
+    for (int i = bytes - 1; i >= 0; i--, len >>= 8)
+        w->b[at + (size_t)i] = (uint8_t)(len & 0xff);
+    assert_int_equal(len, 0);
+}
+
+/* ---- extensions (into g_ext) ---- */
+
+static buf_t *exts(void)
+{
+    g_ext.n = 0;
+    return &g_ext;
+}
+
+static void ext_raw(buf_t *e, unsigned type, const void *data, size_t n)
+{
+    put16(e, type);
+    put16(e, (unsigned)n);
+    put(e, data, n);
+}
+
+static void ext_sni(buf_t *e, const char *host)
+{
+    put16(e, 0);
+    size_t ext = open_n(e, 2), list = open_n(e, 2);
+    put8(e, 0);
+    size_t name = open_n(e, 2);
+    put(e, host, strlen(host));
+    close_n(e, name, 2);
+    close_n(e, list, 2);
+    close_n(e, ext, 2);
+}
+
+/* Protocol names, NULL-terminated. */
+static void ext_alpn(buf_t *e, ...)
+{
+    va_list ap;
+    put16(e, 16);
+    size_t ext = open_n(e, 2), list = open_n(e, 2);
+    va_start(ap, e);
+    for (const char *s; (s = va_arg(ap, const char *));) {
+        put8(e, (unsigned)strlen(s));
+        put(e, s, strlen(s));
     }
-    free(b);
-    return rc;
+    va_end(ap);
+    close_n(e, list, 2);
+    close_n(e, ext, 2);
 }
 
-static bool sni_is(const weir_client_hello_t *ch, const char *s)
+/* Versions, 0-terminated. */
+static void ext_versions(buf_t *e, ...)
 {
-    return ch->has_sni && ch->sni.len == strlen(s) && memcmp(ch->sni.ptr, s, ch->sni.len) == 0;
+    va_list ap;
+    put16(e, 43);
+    size_t ext = open_n(e, 2), list = open_n(e, 1);
+    va_start(ap, e);
+    for (unsigned v; (v = va_arg(ap, unsigned));)
+        put16(e, v);
+    va_end(ap);
+    close_n(e, list, 1);
+    close_n(e, ext, 2);
 }
 
-static void test_curl_tls13_h2(void **state)
+/* ---- the ClientHello message (into g_msg) ---- */
+
+typedef struct {
+    unsigned version;   /* legacy_version */
+    size_t sid_len;     /* bytes of legacy_session_id */
+    size_t suites_len;  /* bytes of cipher_suites (TLS_AES_128_GCM_SHA256 repeated) */
+    const char *comp;   /* compression methods */
+    size_t comp_len;    /* bytes of comp */
+    bool no_extensions; /* omit the extension block entirely */
+    long ext_len_delta; /* added to the extension block's length field */
+    long msg_len_delta; /* added to the message length field */
+} head_t;
+
+static const head_t STD = {0x0303, 32, 8, "\0", 1, false, 0, 0};
+
+/* A ClientHello with head h and the extension bytes in e (may be NULL). */
+static buf_t *hello_with(const head_t *h, const buf_t *e)
+{
+    buf_t *m = &g_msg;
+    m->n = 0;
+    put8(m, 1);
+    size_t len = open_n(m, 3);
+    put16(m, h->version);
+    fill(m, 0x5a, 32); /* random */
+    put8(m, (unsigned)h->sid_len);
+    fill(m, 0xee, h->sid_len);
+    put16(m, (unsigned)h->suites_len);
+    for (size_t i = 0; i < h->suites_len; i++)
+        put8(m, i % 2 ? 0x01 : 0x13);
+    put8(m, (unsigned)h->comp_len);
+    put(m, h->comp, h->comp_len);
+    if (!h->no_extensions) {
+        size_t el = open_n(m, 2);
+        if (e) put(m, e->b, e->n);
+        close_n(m, el, 2);
+        unsigned v = (unsigned)((long)(m->b[el] << 8 | m->b[el + 1]) + h->ext_len_delta);
+        m->b[el] = (uint8_t)(v >> 8);
+        m->b[el + 1] = (uint8_t)v;
+    }
+    close_n(m, len, 3);
+    size_t v = (size_t)((long)(m->n - 4) + h->msg_len_delta);
+    m->b[1] = (uint8_t)(v >> 16);
+    m->b[2] = (uint8_t)(v >> 8);
+    m->b[3] = (uint8_t)v;
+    return m;
+}
+
+static buf_t *hello(const buf_t *e)
+{
+    return hello_with(&STD, e);
+}
+
+/* The message in records of at most frag bytes (into out). */
+static buf_t *wrap_into(buf_t *out, const uint8_t *p, size_t n, size_t frag)
+{
+    out->n = 0;
+    for (size_t off = 0; off < n; off += frag) {
+        size_t k = n - off < frag ? n - off : frag;
+        put8(out, 22);
+        put16(out, 0x0301);
+        put16(out, (unsigned)k);
+        put(out, p + off, k);
+    }
+    return out;
+}
+
+static buf_t *wrap(const buf_t *m, size_t frag)
+{
+    return wrap_into(&g_rec, m->b, m->n, frag);
+}
+
+/* The handshake bytes of a record stream (into out). */
+static buf_t *unwrap(buf_t *out, const uint8_t *p, size_t n)
+{
+    out->n = 0;
+    for (size_t off = 0; off + 5 <= n;) {
+        size_t k = (size_t)p[off + 3] << 8 | p[off + 4];
+        put(out, p + off + 5, k);
+        off += 5 + k;
+    }
+    return out;
+}
+
+/* ---- expectations ---- */
+
+typedef struct {
+    unsigned legacy, max;
+    const char *sni;  /* NULL: none */
+    const char *alpn; /* comma-separated; NULL: none */
+} expect_t;
+
+static void check_hello(const weir_client_hello_t *ch, const expect_t *x)
+{
+    assert_int_equal(ch->legacy_version, x->legacy);
+    assert_int_equal(ch->max_version, x->max);
+    assert_int_equal(ch->has_sni, x->sni != NULL);
+    if (x->sni) {
+        assert_int_equal(ch->sni.len, strlen(x->sni));
+        assert_memory_equal(ch->sni.ptr, x->sni, ch->sni.len);
+    } else {
+        assert_int_equal(ch->sni.len, 0);
+    }
+    assert_int_equal(ch->has_alpn, x->alpn != NULL);
+    char joined[1024] = "";
+    weir_slice_t s;
+    size_t total = 0;
+    for (size_t i = 0; weir_client_hello_alpn_at(ch, i, &s); i++) {
+        char name[256];
+        memcpy(name, s.ptr, s.len);
+        name[s.len] = 0;
+        assert_true(weir_client_hello_offers_alpn(ch, name));
+        snprintf(joined + strlen(joined), sizeof joined - strlen(joined), "%s%s", i ? "," : "",
+                 name);
+        total += 1 + s.len;
+    }
+    assert_int_equal(total, ch->alpn.len);
+    assert_string_equal(joined, x->alpn ? x->alpn : "");
+    /* Slices borrow from the input or the scratch buffer. */
+    const weir_slice_t *sl[] = {&ch->sni, &ch->alpn};
+    for (size_t i = 0; i < 2; i++)
+        if (sl[i]->len)
+            assert_true(within(*sl[i], last_in, last_in_len) ||
+                        within(*sl[i], last_scratch, last_cap));
+}
+
+static void assert_zeroed(const weir_client_hello_t *ch)
+{
+    weir_client_hello_t zero;
+    memset(&zero, 0, sizeof zero);
+    assert_memory_equal(ch, &zero, sizeof zero);
+}
+
+/* The verdict rc for message m through every entry: bare, one record, and
+ * records of 1, 3 and 100 bytes; with x checked when rc is OK. */
+static void expect_all(const buf_t *m, int rc, const expect_t *x)
+{
+    static const size_t frags[] = {16384, 1, 3, 100};
+    weir_client_hello_t ch;
+    buf_t *copy = &g_tmp;
+    memcpy(copy->b, m->b, m->n);
+    copy->n = m->n;
+    assert_int_equal(message(copy->b, copy->n, &ch), rc);
+    if (rc == WEIR_CH_OK)
+        check_hello(&ch, x);
+    else
+        assert_zeroed(&ch);
+    for (size_t i = 0; i < sizeof frags / sizeof frags[0]; i++) {
+        buf_t *r = wrap_into(&g_rec, copy->b, copy->n, frags[i]);
+        assert_int_equal(records(r->b, r->n, &ch), rc);
+        if (rc == WEIR_CH_OK)
+            check_hello(&ch, x);
+        else
+            assert_zeroed(&ch);
+    }
+}
+
+static void expect_invalid(const buf_t *m)
+{
+    expect_all(m, WEIR_CH_INVALID, NULL);
+}
+
+/* ---- real hellos ---- */
+
+typedef struct {
+    const char *name;
+    const uint8_t *p;
+    size_t n;
+    expect_t x;
+} capture_t;
+
+#define CAP(c) #c, cap_##c, sizeof cap_##c
+static const capture_t captures[] = {
+    {CAP(curl_h2), {0x0303, 0x0304, "a.example.test", "h2,http/1.1"}},
+    {CAP(curl_tls12), {0x0303, 0x0303, "b.example.test", "http/1.1"}},
+    {CAP(curl_ip), {0x0303, 0x0304, NULL, "h2,http/1.1"}},
+    {CAP(openssl_alpn), {0x0303, 0x0304, "c.example.test", "h2,http/1.1"}},
+    {CAP(openssl_tls12_nosni), {0x0303, 0x0303, NULL, NULL}},
+    {CAP(openssl_frag), {0x0303, 0x0304, "d.example.test", "h2"}},
+    {CAP(openssl_psk), {0x0303, 0x0304, "h.example.test", "h2"}},
+    {CAP(gnutls), {0x0303, 0x0304, "e.example.test", "h2,http/1.1"}},
+    {CAP(gnutls_tls12), {0x0303, 0x0303, "f.example.test", NULL}},
+};
+#define NCAPTURES (sizeof captures / sizeof captures[0])
+
+static void test_captures_parse(void **state)
+{
+    for (size_t i = 0; i < NCAPTURES; i++) {
+        const capture_t *c = &captures[i];
+        weir_client_hello_t ch;
+        assert_int_equal(records(c->p, c->n, &ch), WEIR_CH_OK);
+        check_hello(&ch, &c->x);
+        buf_t *m = unwrap(&g_msg, c->p, c->n);
+        assert_int_equal(message(m->b, m->n, &ch), WEIR_CH_OK);
+        check_hello(&ch, &c->x);
+    }
+}
+
+static void test_captures_slices(void **state)
 {
     weir_client_hello_t ch;
-    assert_int_equal(parse(hello_h2, hello_h2_len, &ch), WEIR_CH_OK);
-    assert_true(sni_is(&ch, "a.example.test"));
-    assert_int_equal(ch.legacy_version, 0x0303);
-    assert_int_equal(ch.max_version, 0x0304);
+    /* One record: read in place. */
+    assert_int_equal(records(cap_curl_h2, sizeof cap_curl_h2, &ch), WEIR_CH_OK);
+    assert_true(within(ch.sni, last_in, last_in_len));
+    assert_true(within(ch.alpn, last_in, last_in_len));
     assert_true(weir_client_hello_offers_alpn(&ch, "h2"));
     assert_true(weir_client_hello_offers_alpn(&ch, "http/1.1"));
-    assert_false(weir_client_hello_offers_alpn(&ch, "h3"));
-    weir_slice_t p;
-    assert_true(weir_client_hello_alpn_at(&ch, 0, &p));
-    assert_int_equal(p.len, 2);
-    assert_memory_equal(p.ptr, "h2", 2);
-    assert_true(weir_client_hello_alpn_at(&ch, 1, &p));
-    assert_false(weir_client_hello_alpn_at(&ch, 2, &p));
+    /* Two records (as openssl sent it): gathered in scratch. */
+    assert_int_equal(records(cap_openssl_frag, sizeof cap_openssl_frag, &ch), WEIR_CH_OK);
+    assert_int_equal(cap_openssl_frag[3] << 8 | cap_openssl_frag[4], 512);
+    assert_true(within(ch.sni, last_scratch, last_cap));
+    assert_true(within(ch.alpn, last_scratch, last_cap));
+    assert_true(weir_client_hello_offers_alpn(&ch, "h2"));
+    assert_false(weir_client_hello_offers_alpn(&ch, "http/1.1"));
 }
 
-static void test_curl_tls12_http11(void **state)
+static void test_captures_every_truncation(void **state)
 {
-    weir_client_hello_t ch;
-    assert_int_equal(parse(hello_12, hello_12_len, &ch), WEIR_CH_OK);
-    assert_true(sni_is(&ch, "b.example.test"));
-    assert_int_equal(ch.max_version, 0x0303);
-    assert_true(weir_client_hello_offers_alpn(&ch, "http/1.1"));
-    assert_false(weir_client_hello_offers_alpn(&ch, "h2"));
-}
-
-static void test_no_sni(void **state)
-{
-    weir_client_hello_t ch;
-    assert_int_equal(parse(hello_nosni, hello_nosni_len, &ch), WEIR_CH_OK);
-    assert_false(ch.has_sni); /* curl sends no SNI for an IP address */
-    assert_int_equal(ch.sni.len, 0);
-}
-
-static void test_every_truncation_needs_more(void **state)
-{
-    for (size_t n = 0; n < hello_h2_len; n++) {
+    for (size_t i = 0; i < NCAPTURES; i++) {
+        const capture_t *c = &captures[i];
         weir_client_hello_t ch;
-        assert_int_equal(parse(hello_h2, n, &ch), WEIR_CH_NEED_MORE);
+        for (size_t cut = 0; cut < c->n; cut++) {
+            assert_int_equal(records(c->p, cut, &ch), WEIR_CH_NEED_MORE);
+            assert_zeroed(&ch);
+        }
+        buf_t *m = unwrap(&g_msg, c->p, c->n);
+        for (size_t cut = 0; cut < m->n; cut++) {
+            assert_int_equal(message(m->b, cut, &ch), WEIR_CH_NEED_MORE);
+            assert_zeroed(&ch);
+        }
     }
 }
 
-static size_t split(const uint8_t *hello, size_t len, size_t piece, uint8_t *out)
+static void test_captures_resplit(void **state)
 {
-    size_t o = 0;
-    for (size_t i = 5; i < len; i += piece) {
-        size_t k = len - i < piece ? len - i : piece;
-        out[o++] = 22;
-        out[o++] = 3;
-        out[o++] = 1;
-        out[o++] = (uint8_t)(k >> 8);
-        out[o++] = (uint8_t)k;
-        memcpy(out + o, hello + i, k);
-        o += k;
+    static const size_t frags[] = {1, 2, 3, 4, 5, 7, 64, 255, 256, 511, 512, 513};
+    for (size_t i = 0; i < NCAPTURES; i++) {
+        const capture_t *c = &captures[i];
+        buf_t *m = unwrap(&g_msg, c->p, c->n);
+        for (size_t f = 0; f < sizeof frags / sizeof frags[0]; f++) {
+            weir_client_hello_t ch;
+            buf_t *r = wrap(m, frags[f]);
+            assert_int_equal(records(r->b, r->n, &ch), WEIR_CH_OK);
+            check_hello(&ch, &c->x);
+            /* and every prefix of the split form waits for more */
+            for (size_t cut = 0; cut < r->n; cut += 1 + cut / 64)
+                assert_int_equal(records(r->b, cut, &ch), WEIR_CH_NEED_MORE);
+        }
     }
-    return o;
 }
 
-static void test_split_across_records(void **state)
+/* Two records, split at every byte of the message. */
+static void test_captures_every_two_record_split(void **state)
 {
-    static const size_t pieces[] = {1, 3, 37, 100, 511};
-    for (size_t i = 0; i < sizeof pieces / sizeof pieces[0]; i++) {
-        uint8_t buf[8192];
-        size_t n = split(hello_h2, hello_h2_len, pieces[i], buf);
+    for (size_t i = 0; i < NCAPTURES; i++) {
+        const capture_t *c = &captures[i];
+        buf_t *m = unwrap(&g_msg, c->p, c->n);
+        for (size_t at = 1; at < m->n; at++) {
+            buf_t *r = &g_rec;
+            r->n = 0;
+            put8(r, 22), put16(r, 0x0301), put16(r, (unsigned)at), put(r, m->b, at);
+            put8(r, 22), put16(r, 0x0303), put16(r, (unsigned)(m->n - at));
+            put(r, m->b + at, m->n - at);
+            weir_client_hello_t ch;
+            assert_int_equal(records(r->b, r->n, &ch), WEIR_CH_OK);
+            check_hello(&ch, &c->x);
+        }
+    }
+}
+
+/* What follows the hello's last record belongs to the TLS library: a
+ * change_cipher_spec and early data, or anything at all. */
+static void test_captures_followed_by_records(void **state)
+{
+    static const uint8_t after[] = {20, 3, 3, 0, 1, 1, 23, 3, 3, 0, 3, 'a', 'b', 'c', 0xff};
+    for (size_t i = 0; i < NCAPTURES; i++) {
+        const capture_t *c = &captures[i];
+        buf_t *r = &g_rec;
+        r->n = 0;
+        put(r, c->p, c->n);
+        for (size_t k = 1; k <= sizeof after; k++) {
+            r->n = c->n;
+            put(r, after, k);
+            weir_client_hello_t ch;
+            assert_int_equal(records(r->b, r->n, &ch), WEIR_CH_OK);
+            check_hello(&ch, &c->x);
+        }
+    }
+}
+
+/* One more handshake byte inside the hello's last record is INVALID; a
+ * byte after the bare message too. */
+static void test_captures_trailing_bytes(void **state)
+{
+    for (size_t i = 0; i < NCAPTURES; i++) {
+        const capture_t *c = &captures[i];
+        buf_t *m = unwrap(&g_msg, c->p, c->n);
+        put8(m, 2);
         weir_client_hello_t ch;
-        assert_int_equal(parse(buf, n, &ch), WEIR_CH_OK);
-        assert_true(sni_is(&ch, "a.example.test"));
-        assert_true(weir_client_hello_offers_alpn(&ch, "h2"));
-        /* and every prefix of the split form waits for more */
-        for (size_t cut = 0; cut < n; cut += 7)
-            assert_int_equal(parse(buf, cut, &ch), WEIR_CH_NEED_MORE);
+        assert_int_equal(message(m->b, m->n, &ch), WEIR_CH_INVALID);
+        assert_int_equal(message(m->b, m->n - 1, &ch), WEIR_CH_OK);
+        for (size_t frag = 100; frag <= 16384; frag += 16284) {
+            buf_t *r = wrap(m, frag);
+            assert_int_equal(records(r->b, r->n, &ch), WEIR_CH_INVALID);
+            assert_zeroed(&ch);
+            /* decided from the record header, before the bytes arrive */
+            assert_int_equal(records(r->b, r->n - 2, &ch), WEIR_CH_INVALID);
+        }
     }
 }
 
-static void test_split_hello_larger_than_scratch(void **state)
+static void test_captures_scratch_capacity(void **state)
 {
-    uint8_t buf[8192];
-    size_t n = split(hello_h2, hello_h2_len, 100, buf);
-    weir_client_hello_t ch;
-    assert_int_equal(weir_client_hello_parse_records(buf, n, scratch, 200, &ch), WEIR_CH_INVALID);
+    for (size_t i = 0; i < NCAPTURES; i++) {
+        const capture_t *c = &captures[i];
+        weir_client_hello_t ch;
+        buf_t *m = unwrap(&g_tmp, c->p, c->n);
+        /* the limit is the hello's size, however it is split */
+        for (size_t frag = 50; frag <= 16384; frag += 16334) {
+            buf_t *r = wrap(m, frag);
+            assert_int_equal(records_cap(r->b, r->n, m->n, &ch), WEIR_CH_OK);
+            check_hello(&ch, &c->x);
+            assert_int_equal(records_cap(r->b, r->n, m->n - 1, &ch), WEIR_CH_INVALID);
+            assert_zeroed(&ch);
+            /* known as soon as the message header is in */
+            assert_int_equal(records_cap(r->b, 9, m->n - 1, &ch), WEIR_CH_INVALID);
+        }
+        assert_int_equal(records_cap(c->p, c->n, 0, &ch), WEIR_CH_INVALID);
+    }
 }
 
-static void test_bare_message(void **state)
+static void test_captures_bitflips_never_crash(void **state)
 {
-    weir_client_hello_t ch;
-    assert_int_equal(weir_client_hello_parse_message(hello_h2 + 5, hello_h2_len - 5, &ch), WEIR_CH_OK);
-    assert_true(sni_is(&ch, "a.example.test"));
-    assert_int_equal(weir_client_hello_parse_message(hello_h2 + 5, 3, &ch), WEIR_CH_NEED_MORE);
-    assert_int_equal(weir_client_hello_parse_message(hello_h2 + 5, hello_h2_len - 6, &ch),
-                     WEIR_CH_NEED_MORE);
-    uint8_t other[8] = {2, 0, 0, 4, 3, 3, 0, 0}; /* a ServerHello */
-    assert_int_equal(weir_client_hello_parse_message(other, sizeof other, &ch), WEIR_CH_INVALID);
+    /* Not a verdict check: each single-byte change must give one of the
+     * four results without reading out of bounds (the guard page). */
+    for (size_t i = 0; i < NCAPTURES; i++) {
+        const capture_t *c = &captures[i];
+        buf_t *r = &g_tmp;
+        for (size_t at = 0; at < c->n; at++) {
+            static const uint8_t vals[] = {0x00, 0x01, 0x7f, 0x80, 0xff};
+            for (size_t v = 0; v < sizeof vals; v++) {
+                weir_client_hello_t ch;
+                r->n = 0;
+                put(r, c->p, c->n);
+                r->b[at] = vals[v];
+                int rc = records(r->b, r->n, &ch);
+                assert_true(rc >= WEIR_CH_INVALID && rc <= WEIR_CH_OK);
+                if (rc != WEIR_CH_OK) assert_zeroed(&ch);
+            }
+        }
+    }
 }
+
+/* ---- not TLS ---- */
 
 static void test_not_tls(void **state)
 {
-    weir_client_hello_t ch;
-    const char *http = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
-    assert_int_equal(parse((const uint8_t *)http, strlen(http), &ch), WEIR_CH_NOT_TLS);
-    const char *preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-    assert_int_equal(parse((const uint8_t *)preface, strlen(preface), &ch), WEIR_CH_NOT_TLS);
-    const uint8_t sslv2ish[] = {22, 2, 0};
-    assert_int_equal(parse(sslv2ish, sizeof sslv2ish, &ch), WEIR_CH_NOT_TLS);
+    static const struct {
+        const char *in;
+        size_t n;
+    } cases[] = {
+        {"GET / HTTP/1.1\r\nHost: a\r\n\r\n", 27},
+        {"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 24},
+        {"G", 1},
+        {"\x80\x2e\x01\x03\x01", 5},         /* SSL 2.0-compatible hello */
+        {"\x15\x03\x03\x00\x02\x02\x28", 7}, /* an alert first */
+        {"\x14\x03\x03\x00\x01\x01", 6},
+        {"\x17\x03\x03\x00\x01\x00", 6},
+        {"\x00", 1},
+        {"\x16\x02", 2}, /* version byte not 3 */
+        {"\x16\x00\x00\x00\x05", 5},
+        {"\x16\x04\x01\x00\x05\x01\x00\x00\x01\x00", 10},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        weir_client_hello_t ch;
+        assert_int_equal(records((const uint8_t *)cases[i].in, cases[i].n, &ch), WEIR_CH_NOT_TLS);
+        assert_zeroed(&ch);
+    }
 }
 
-/* A copy of the h2 hello with one byte changed. */
-static int parse_patched(size_t at, uint8_t value)
-{
-    uint8_t buf[1024];
-    memcpy(buf, hello_h2, hello_h2_len);
-    buf[at] = value;
-    weir_client_hello_t ch;
-    return parse(buf, hello_h2_len, &ch);
-}
-
-static void test_malformed(void **state)
-{
-    /* record content type alert before the hello */
-    assert_int_equal(parse_patched(0, 22), WEIR_CH_OK);
-    uint8_t buf[1024];
-    weir_client_hello_t ch;
-    const uint8_t alert[] = {21, 3, 1, 0, 2, 2, 40};
-    memcpy(buf, alert, sizeof alert);
-    memcpy(buf + sizeof alert, hello_h2, hello_h2_len);
-    assert_int_equal(parse(buf, sizeof alert + hello_h2_len, &ch), WEIR_CH_NOT_TLS);
-    /* a ChangeCipherSpec record after a first handshake record */
-    uint8_t two[2048];
-    size_t n = split(hello_h2, hello_h2_len, 200, two);
-    two[5 + 200] = 20;
-    assert_int_equal(parse(two, n, &ch), WEIR_CH_INVALID);
-    /* handshake type other than ClientHello */
-    assert_int_equal(parse_patched(5, 2), WEIR_CH_INVALID);
-    /* session id longer than 32 */
-    assert_int_equal(parse_patched(5 + 4 + 2 + 32, 33), WEIR_CH_INVALID);
-    /* record length zero */
-    memcpy(buf, hello_h2, hello_h2_len);
-    buf[3] = 0;
-    buf[4] = 0;
-    assert_int_equal(parse(buf, hello_h2_len, &ch), WEIR_CH_INVALID);
-    /* record longer than 2^14 */
-    buf[3] = 0x40;
-    buf[4] = 0x01;
-    assert_int_equal(parse(buf, hello_h2_len, &ch), WEIR_CH_INVALID);
-    /* handshake length shorter than the record: a second message follows */
-    memcpy(buf, hello_h2, hello_h2_len);
-    buf[8] = (uint8_t)(buf[8] - 4);
-    assert_int_equal(parse(buf, hello_h2_len, &ch), WEIR_CH_INVALID);
-}
-
-/* Builds a minimal hello with the given extensions block. */
-static size_t build(const uint8_t *ext, size_t extlen, uint8_t *out)
-{
-    uint8_t body[2048];
-    size_t b = 0;
-    body[b++] = 3;
-    body[b++] = 3;
-    memset(body + b, 0x11, 32);
-    b += 32;
-    body[b++] = 0; /* session id */
-    body[b++] = 0;
-    body[b++] = 2;
-    body[b++] = 0x13;
-    body[b++] = 0x01;
-    body[b++] = 1;
-    body[b++] = 0;
-    body[b++] = (uint8_t)(extlen >> 8);
-    body[b++] = (uint8_t)extlen;
-    memcpy(body + b, ext, extlen);
-    b += extlen;
-    size_t o = 0;
-    out[o++] = 22;
-    out[o++] = 3;
-    out[o++] = 1;
-    out[o++] = (uint8_t)((b + 4) >> 8);
-    out[o++] = (uint8_t)(b + 4);
-    out[o++] = 1;
-    out[o++] = 0;
-    out[o++] = (uint8_t)(b >> 8);
-    out[o++] = (uint8_t)b;
-    memcpy(out + o, body, b);
-    return o + b;
-}
-
-static int parse_ext(const uint8_t *ext, size_t n, weir_client_hello_t *ch)
-{
-    uint8_t buf[4096];
-    size_t len = build(ext, n, buf);
-    return parse(buf, len, ch);
-}
-
-static void test_extensions(void **state)
+static void test_empty_and_tiny_inputs(void **state)
 {
     weir_client_hello_t ch;
-    const uint8_t sni[] = {0, 0, 0, 8, 0, 6, 0, 0, 3, 'a', '.', 'b'};
-    assert_int_equal(parse_ext(sni, sizeof sni, &ch), WEIR_CH_OK);
-    assert_true(sni_is(&ch, "a.b"));
-    const uint8_t empty_sni[] = {0, 0, 0, 5, 0, 3, 0, 0, 0};
-    assert_int_equal(parse_ext(empty_sni, sizeof empty_sni, &ch), WEIR_CH_INVALID);
-    const uint8_t nul_sni[] = {0, 0, 0, 8, 0, 6, 0, 0, 3, 'a', 0, 'b'};
-    assert_int_equal(parse_ext(nul_sni, sizeof nul_sni, &ch), WEIR_CH_INVALID);
-    const uint8_t two_names[] = {0, 0, 0, 12, 0, 10, 0, 0, 2, 'a', 'b', 0, 0, 2, 'c', 'd'};
-    assert_int_equal(parse_ext(two_names, sizeof two_names, &ch), WEIR_CH_INVALID);
-    const uint8_t dup[] = {0, 0, 0, 8, 0, 6, 0, 0, 3, 'a', '.', 'b', 0, 0, 0, 8, 0, 6, 0, 0, 3, 'a', '.', 'b'};
-    assert_int_equal(parse_ext(dup, sizeof dup, &ch), WEIR_CH_INVALID);
-    const uint8_t alpn[] = {0, 16, 0, 6, 0, 4, 1, 'x', 1, 'y'};
-    assert_int_equal(parse_ext(alpn, sizeof alpn, &ch), WEIR_CH_OK);
-    assert_true(weir_client_hello_offers_alpn(&ch, "x") && weir_client_hello_offers_alpn(&ch, "y"));
-    const uint8_t empty_proto[] = {0, 16, 0, 5, 0, 3, 0, 1, 'y'};
-    assert_int_equal(parse_ext(empty_proto, sizeof empty_proto, &ch), WEIR_CH_INVALID);
-    const uint8_t alpn_overrun[] = {0, 16, 0, 4, 0, 2, 5, 'x'};
-    assert_int_equal(parse_ext(alpn_overrun, sizeof alpn_overrun, &ch), WEIR_CH_INVALID);
-    const uint8_t versions[] = {0, 43, 0, 7, 6, 0x3a, 0x3a, 3, 4, 3, 3};
-    assert_int_equal(parse_ext(versions, sizeof versions, &ch), WEIR_CH_OK);
-    assert_int_equal(ch.max_version, 0x0304); /* GREASE 0x3a3a ignored */
-    const uint8_t odd_versions[] = {0, 43, 0, 4, 3, 3, 4, 3};
-    assert_int_equal(parse_ext(odd_versions, sizeof odd_versions, &ch), WEIR_CH_INVALID);
-    const uint8_t ext_overrun[] = {0, 0, 0, 40, 0, 6};
-    assert_int_equal(parse_ext(ext_overrun, sizeof ext_overrun, &ch), WEIR_CH_INVALID);
-    const uint8_t unknown[] = {0xfe, 0xfe, 0, 2, 1, 2};
-    assert_int_equal(parse_ext(unknown, sizeof unknown, &ch), WEIR_CH_OK);
-    assert_false(ch.has_sni);
+    assert_int_equal(records((const uint8_t *)"", 0, &ch), WEIR_CH_NEED_MORE);
+    assert_int_equal(records((const uint8_t *)"\x16", 1, &ch), WEIR_CH_NEED_MORE);
+    assert_int_equal(records((const uint8_t *)"\x16\x03", 2, &ch), WEIR_CH_NEED_MORE);
+    assert_int_equal(records((const uint8_t *)"\x16\x03\x01\x02", 4, &ch), WEIR_CH_NEED_MORE);
+    assert_int_equal(records((const uint8_t *)"\x16\x03\x01\x02\x00", 5, &ch), WEIR_CH_NEED_MORE);
+    assert_int_equal(records((const uint8_t *)"\x16\x03\x01\x02\x00\x01", 6, &ch),
+                     WEIR_CH_NEED_MORE);
+    assert_int_equal(message((const uint8_t *)"", 0, &ch), WEIR_CH_NEED_MORE);
+    assert_int_equal(message((const uint8_t *)"\x01", 1, &ch), WEIR_CH_NEED_MORE);
+    assert_int_equal(message((const uint8_t *)"\x01\x00\x00", 3, &ch), WEIR_CH_NEED_MORE);
+    assert_int_equal(message((const uint8_t *)"\x01\x00\x00\x00", 4, &ch), WEIR_CH_INVALID);
+    assert_int_equal(message((const uint8_t *)"\x02", 1, &ch), WEIR_CH_INVALID);
+}
+
+/* ---- the record layer ---- */
+
+static void test_record_not_a_client_hello(void **state)
+{
+    /* ServerHello, HelloRequest, Certificate, ...: INVALID from the first
+     * fragment byte. */
+    static const uint8_t types[] = {0, 2, 4, 8, 11, 16, 20, 24, 254, 255};
+    weir_client_hello_t ch;
+    buf_t *e = exts();
+    ext_sni(e, "a.test");
+    for (size_t i = 0; i < sizeof types; i++) {
+        buf_t *m = hello(e);
+        m->b[0] = types[i];
+        buf_t *r = wrap(m, 16384);
+        assert_int_equal(records(r->b, 6, &ch), WEIR_CH_INVALID);
+        assert_int_equal(records(r->b, r->n, &ch), WEIR_CH_INVALID);
+        r = wrap(m, 1);
+        assert_int_equal(records(r->b, r->n, &ch), WEIR_CH_INVALID);
+        expect_invalid(m);
+    }
+}
+
+/* Splits m into two records and writes bad in place of the second record's
+ * header byte at index k. */
+static int second_record_with(const buf_t *m, size_t k, uint8_t bad)
+{
+    buf_t *r = wrap(m, 20);
+    r->b[25 + k] = bad;
+    weir_client_hello_t ch;
+    return records(r->b, r->n, &ch);
+}
+
+static void test_record_non_handshake_amid_hello(void **state)
+{
+    buf_t *e = exts();
+    ext_sni(e, "a.test");
+    buf_t *m = hello(e);
+    assert_int_equal(second_record_with(m, 0, 22), WEIR_CH_OK);
+    assert_int_equal(second_record_with(m, 0, 20), WEIR_CH_INVALID); /* change_cipher_spec */
+    assert_int_equal(second_record_with(m, 0, 21), WEIR_CH_INVALID); /* alert */
+    assert_int_equal(second_record_with(m, 0, 23), WEIR_CH_INVALID); /* application_data */
+    assert_int_equal(second_record_with(m, 0, 24), WEIR_CH_INVALID); /* heartbeat */
+    assert_int_equal(second_record_with(m, 1, 2), WEIR_CH_INVALID);  /* version */
+    assert_int_equal(second_record_with(m, 2, 0), WEIR_CH_OK);       /* minor: any */
+    /* decided as soon as the byte is in */
+    buf_t *r = wrap(m, 20);
+    r->b[25] = 21;
+    weir_client_hello_t ch;
+    assert_int_equal(records(r->b, 26, &ch), WEIR_CH_INVALID);
+    /* a whole alert record between two fragments */
+    buf_t *s = &g_tmp;
+    s->n = 0;
+    put(s, r->b, 25);
+    put(s, "\x15\x03\x03\x00\x02\x01\x00", 7);
+    r->b[25] = 22;
+    put(s, r->b + 25, r->n - 25);
+    assert_int_equal(records(s->b, s->n, &ch), WEIR_CH_INVALID);
+}
+
+static void test_record_lengths(void **state)
+{
+    weir_client_hello_t ch;
+    buf_t *e = exts();
+    ext_sni(e, "a.test");
+    buf_t *m = hello(e);
+    /* zero-length first record, and zero-length record amid the hello */
+    assert_int_equal(records((const uint8_t *)"\x16\x03\x01\x00\x00", 5, &ch), WEIR_CH_INVALID);
+    buf_t *r = wrap(m, 30);
+    buf_t *s = &g_tmp;
+    s->n = 0;
+    put(s, r->b, 35);
+    put(s, "\x16\x03\x03\x00\x00", 5);
+    put(s, r->b + 35, r->n - 35);
+    assert_int_equal(records(s->b, s->n, &ch), WEIR_CH_INVALID);
+    /* over 2^14 + 256 */
+    assert_int_equal(records((const uint8_t *)"\x16\x03\x01\x41\x01", 5, &ch), WEIR_CH_INVALID);
+    assert_int_equal(records((const uint8_t *)"\x16\x03\x01\xff\xff\x01", 6, &ch), WEIR_CH_INVALID);
+    assert_int_equal(records((const uint8_t *)"\x16\x03\x01\x41\x00", 5, &ch), WEIR_CH_NEED_MORE);
+    /* the limit, second record */
+    r = wrap(m, 30);
+    r->b[35 + 3] = 0x41, r->b[35 + 4] = 0x01;
+    assert_int_equal(records(r->b, 35 + 5, &ch), WEIR_CH_INVALID);
+    /* a record that claims more than the hello has left: INVALID at once */
+    r = wrap(m, 30);
+    size_t last = r->n - 5 - (m->n % 30 ? m->n % 30 : 30);
+    r->b[last + 4] += 1;
+    assert_int_equal(records(r->b, last + 5, &ch), WEIR_CH_INVALID);
+}
+
+/* A hello whose single record is exactly 2^14 + 256 bytes, then one more. */
+static void test_record_maximum(void **state)
+{
+    weir_client_hello_t ch;
+    for (size_t extra = 0; extra < 2; extra++) {
+        buf_t *e = exts();
+        ext_sni(e, "big.test");
+        size_t base = hello(e)->n;
+        e = exts();
+        ext_sni(e, "big.test");
+        put16(e, 21); /* padding */
+        size_t pad = WEIR_CH_MAX_RECORD + extra - base - 4;
+        put16(e, (unsigned)pad);
+        fill(e, 0, pad);
+        buf_t *m = hello(e);
+        assert_int_equal(m->n, WEIR_CH_MAX_RECORD + extra);
+        buf_t *r = wrap(m, 65535);
+        int rc = records(r->b, r->n, &ch);
+        assert_int_equal(rc, extra ? WEIR_CH_INVALID : WEIR_CH_OK);
+        /* in two records the same hello is fine */
+        expect_all(m, WEIR_CH_OK, &(expect_t){0x0303, 0x0303, "big.test", NULL});
+    }
+}
+
+/* The handshake header itself split across records. */
+static void test_record_header_split(void **state)
+{
+    buf_t *e = exts();
+    ext_sni(e, "split.test");
+    ext_alpn(e, "h2", NULL);
+    buf_t *m = hello(e);
+    expect_t x = {0x0303, 0x0303, "split.test", "h2"};
+    for (size_t first = 1; first <= 4; first++) {
+        buf_t *r = &g_rec;
+        r->n = 0;
+        put8(r, 22), put16(r, 0x0301), put16(r, (unsigned)first), put(r, m->b, first);
+        put8(r, 22), put16(r, 0x0301), put16(r, (unsigned)(m->n - first));
+        put(r, m->b + first, m->n - first);
+        weir_client_hello_t ch;
+        assert_int_equal(records(r->b, r->n, &ch), WEIR_CH_OK);
+        check_hello(&ch, &x);
+        for (size_t cut = 0; cut < r->n; cut++)
+            assert_int_equal(records(r->b, cut, &ch), WEIR_CH_NEED_MORE);
+        /* the record that completes the header runs one byte past the
+         * hello: INVALID once the header is in, before the rest arrives */
+        size_t second = 5 + first;
+        r->b[second + 4] += 1;
+        put8(r, 2);
+        assert_int_equal(records(r->b, r->n, &ch), WEIR_CH_INVALID);
+        assert_int_equal(records(r->b, second + 5 + (4 - first), &ch), WEIR_CH_INVALID);
+        if (first < 4)
+            assert_int_equal(records(r->b, second + 5 + 3 - first, &ch), WEIR_CH_NEED_MORE);
+    }
+}
+
+/* ---- the message header ---- */
+
+static void test_message_length_bounds(void **state)
+{
+    weir_client_hello_t ch;
+    /* the longest body a ClientHello can have: 131396 bytes */
+    assert_int_equal(message((const uint8_t *)"\x01\x02\x01\x44", 4, &ch), WEIR_CH_NEED_MORE);
+    assert_int_equal(message((const uint8_t *)"\x01\x02\x01\x45", 4, &ch), WEIR_CH_INVALID);
+    assert_int_equal(message((const uint8_t *)"\x01\xff\xff\xff", 4, &ch), WEIR_CH_INVALID);
+    assert_int_equal(records((const uint8_t *)"\x16\x03\x01\x00\x04\x01\x02\x01\x45", 9, &ch),
+                     WEIR_CH_INVALID);
+    /* a length field shorter or longer than the body */
+    buf_t *e = exts();
+    ext_sni(e, "a.test");
+    head_t h = STD;
+    h.msg_len_delta = -1;
+    expect_invalid(hello_with(&h, e));
+    h.msg_len_delta = -40;
+    expect_invalid(hello_with(&h, e));
+    h.msg_len_delta = 1; /* one byte more than there is: the byte after is not ours */
+    buf_t *m = hello_with(&h, e);
+    assert_int_equal(message(m->b, m->n, &ch), WEIR_CH_NEED_MORE);
+    put8(m, 0);
+    assert_int_equal(message(m->b, m->n, &ch), WEIR_CH_INVALID);
+}
+
+/* The largest ClientHello the length fields allow: 65534 bytes of cipher
+ * suites, 255 compression methods, 65535 bytes of extensions. */
+static void test_message_maximum(void **state)
+{
+    buf_t *e = exts();
+    ext_sni(e, "max.test");
+    ext_alpn(e, "h2", NULL);
+    put16(e, 21);
+    size_t pad = 65535 - e->n - 2;
+    put16(e, (unsigned)pad);
+    fill(e, 0, pad);
+    char comp[255];
+    memset(comp, 1, sizeof comp);
+    comp[254] = 0;
+    head_t h = {0x0303, 32, 65534, comp, 255, false, 0, 0};
+    buf_t *m = hello_with(&h, e);
+    assert_int_equal(m->n, 4 + 131396);
+    weir_client_hello_t ch;
+    expect_t x = {0x0303, 0x0303, "max.test", "h2"};
+    assert_int_equal(message(m->b, m->n, &ch), WEIR_CH_OK);
+    check_hello(&ch, &x);
+    buf_t *r = wrap(m, 16384);
+    assert_int_equal(records_cap(r->b, r->n, m->n, &ch), WEIR_CH_OK);
+    check_hello(&ch, &x);
+    assert_int_equal(records_cap(r->b, r->n, SCRATCH, &ch), WEIR_CH_INVALID);
+}
+
+/* ---- the body ---- */
+
+static void test_body_legacy_version(void **state)
+{
+    buf_t *e = exts();
+    ext_sni(e, "v.test");
+    head_t h = STD;
+    static const unsigned ok[] = {0x0300, 0x0301, 0x0302, 0x0303, 0x0304, 0x03ff};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        h.version = ok[i];
+        expect_all(hello_with(&h, e), WEIR_CH_OK, &(expect_t){ok[i], ok[i], "v.test", NULL});
+    }
+    static const unsigned bad[] = {0x0002, 0x0200, 0x0203, 0x0403, 0xfeff, 0x7f1c, 0x0a0a};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        h.version = bad[i];
+        expect_invalid(hello_with(&h, e));
+    }
+}
+
+static void test_body_too_short(void **state)
+{
+    /* cut inside each fixed field, length fields made to agree */
+    buf_t *e = exts();
+    ext_sni(e, "a.test");
+    buf_t *full = hello(e);
+    size_t n = full->n;
+    static const size_t cuts[] = {4, 5, 6, 20, 37, 38, 39, 60, 71, 72, 73, 80, 81, 82};
+    for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+        buf_t *m = hello(e);
+        assert_int_equal(m->n, n);
+        m->n = cuts[i];
+        size_t body = m->n - 4;
+        m->b[1] = (uint8_t)(body >> 16), m->b[2] = (uint8_t)(body >> 8), m->b[3] = (uint8_t)body;
+        expect_invalid(m);
+    }
+}
+
+static void test_body_session_id(void **state)
+{
+    buf_t *e = exts();
+    ext_sni(e, "s.test");
+    head_t h = STD;
+    for (size_t len = 0; len <= 32; len += 8) {
+        h.sid_len = len;
+        expect_all(hello_with(&h, e), WEIR_CH_OK, &(expect_t){0x0303, 0x0303, "s.test", NULL});
+    }
+    h.sid_len = 33;
+    expect_invalid(hello_with(&h, e));
+    h.sid_len = 255;
+    expect_invalid(hello_with(&h, e));
+}
+
+static void test_body_cipher_suites(void **state)
+{
+    buf_t *e = exts();
+    ext_sni(e, "c.test");
+    head_t h = STD;
+    h.suites_len = 2;
+    expect_all(hello_with(&h, e), WEIR_CH_OK, &(expect_t){0x0303, 0x0303, "c.test", NULL});
+    h.suites_len = 0;
+    expect_invalid(hello_with(&h, e));
+    h.suites_len = 1;
+    expect_invalid(hello_with(&h, e));
+    h.suites_len = 7;
+    expect_invalid(hello_with(&h, e));
+    /* a length running past the message */
+    buf_t *m = hello(e);
+    m->b[71] = 0x40;
+    expect_invalid(m);
+}
+
+static void test_body_compression(void **state)
+{
+    buf_t *e = exts();
+    ext_sni(e, "z.test");
+    head_t h = STD;
+    expect_t x = {0x0303, 0x0303, "z.test", NULL};
+    h.comp = "\x01\x00", h.comp_len = 2; /* DEFLATE offered too: still valid */
+    expect_all(hello_with(&h, e), WEIR_CH_OK, &x);
+    h.comp = "", h.comp_len = 0;
+    expect_invalid(hello_with(&h, e));
+    h.comp = "\x01", h.comp_len = 1; /* no null method */
+    expect_invalid(hello_with(&h, e));
+    h.comp = "\x01\x40", h.comp_len = 2;
+    expect_invalid(hello_with(&h, e));
+}
+
+static void test_body_extension_block(void **state)
+{
+    expect_t x = {0x0303, 0x0303, NULL, NULL};
+    /* absent (SSL 3.0 / early TLS style) and empty */
+    head_t h = STD;
+    h.no_extensions = true;
+    expect_all(hello_with(&h, NULL), WEIR_CH_OK, &x);
+    h.version = 0x0300;
+    expect_all(hello_with(&h, NULL), WEIR_CH_OK, &(expect_t){0x0300, 0x0300, NULL, NULL});
+    expect_all(hello(exts()), WEIR_CH_OK, &x);
+    /* one stray byte where the block's length would be */
+    buf_t *m = hello_with(&STD, NULL);
+    m->n -= 1;
+    m->b[3] -= 1;
+    expect_invalid(m);
+    /* the block's length shorter or longer than the bytes that follow */
+    buf_t *e = exts();
+    ext_sni(e, "a.test");
+    ext_alpn(e, "h2", NULL);
+    h = STD;
+    for (long d = -3; d <= 3; d++) {
+        if (d == 0) continue;
+        h.ext_len_delta = d;
+        expect_invalid(hello_with(&h, e));
+    }
+    /* an extension whose length runs past the block */
+    e = exts();
+    ext_sni(e, "a.test");
+    put16(e, 0x1234), put16(e, 5), put(e, "abcd", 4);
+    expect_invalid(hello(e));
+    /* an extension header cut short */
+    e = exts();
+    ext_sni(e, "a.test");
+    put16(e, 0x1234), put8(e, 0);
+    expect_invalid(hello(e));
+    e = exts();
+    put8(e, 0);
+    expect_invalid(hello(e));
+}
+
+static void test_body_unknown_extensions(void **state)
+{
+    buf_t *e = exts();
+    ext_raw(e, 0xffff, "", 0);
+    ext_raw(e, 0xfffe, "xyz", 3);
+    ext_sni(e, "u.test");
+    ext_raw(e, 0x1234, "\x00\x00\x00", 3);
+    ext_raw(e, 0x0000 + 1, "\x01", 1);                             /* max_fragment_length */
+    ext_raw(e, 0xfe0d, "\x00\x00\x01\x00\x01\x01\x00\x00\x00", 9); /* ECH outer, opaque here */
+    expect_all(hello(e), WEIR_CH_OK, &(expect_t){0x0303, 0x0303, "u.test", NULL});
+}
+
+/* Thousands of extensions, each type once: fine, and fast. */
+static void test_body_many_extensions(void **state)
+{
+    buf_t *e = exts();
+    for (unsigned t = 100; t < 100 + 16000; t++)
+        ext_raw(e, t, "", 0);
+    ext_sni(e, "many.test");
+    buf_t *m = hello(e);
+    expect_all(m, WEIR_CH_OK, &(expect_t){0x0303, 0x0303, "many.test", NULL});
+    ext_raw(e, 100 + 15999, "", 0);
+    expect_invalid(hello(e));
+}
+
+static void test_body_duplicate_extensions(void **state)
+{
+    static const unsigned types[] = {0, 16, 43, 10, 13, 51, 0x0a0a, 0xfafa, 0xffff, 0x1234};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        buf_t *e = exts();
+        if (types[i] == 0)
+            ext_sni(e, "a.test"), ext_alpn(e, "h2", NULL), ext_sni(e, "b.test");
+        else if (types[i] == 16)
+            ext_alpn(e, "h2", NULL), ext_sni(e, "a.test"), ext_alpn(e, "h2", NULL);
+        else if (types[i] == 43)
+            ext_versions(e, 0x0304, 0), ext_versions(e, 0x0304, 0);
+        else
+            ext_raw(e, types[i], "", 0), ext_sni(e, "a.test"), ext_raw(e, types[i], "x", 1);
+        expect_invalid(hello(e));
+    }
+}
+
+/* pre_shared_key must be the last extension (RFC 8446 §4.2.11). */
+static void test_body_pre_shared_key_last(void **state)
+{
+    static const char psk[] = "\x00\x06\x00\x01\x61\x00\x00\x00\x00\x03\x02\x00\x00";
+    buf_t *e = exts();
+    ext_sni(e, "p.test");
+    ext_raw(e, 41, psk, sizeof psk - 1);
+    expect_all(hello(e), WEIR_CH_OK, &(expect_t){0x0303, 0x0303, "p.test", NULL});
+    ext_raw(e, 45, "\x01\x01", 2);
+    expect_invalid(hello(e));
+    e = exts();
+    ext_raw(e, 41, "", 0);
+    ext_sni(e, "p.test");
+    expect_invalid(hello(e));
+}
+
+/* ---- server_name ---- */
+
+static void test_sni_forms(void **state)
+{
+    static const char *names[] = {"a",
+                                  "Example.COM",  /* case kept */
+                                  "example.com.", /* trailing dot kept */
+                                  "xn--bcher-kva.example",
+                                  "*.odd but sent", /* checked by the caller, not here */
+                                  "127.0.0.1"};     /* not allowed by RFC 6066, kept */
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        buf_t *e = exts();
+        ext_sni(e, names[i]);
+        expect_all(hello(e), WEIR_CH_OK, &(expect_t){0x0303, 0x0303, names[i], NULL});
+    }
+    /* a long one */
+    static char longname[60001];
+    memset(longname, 'a', 60000);
+    buf_t *e = exts();
+    ext_sni(e, longname);
+    expect_all(hello(e), WEIR_CH_OK, &(expect_t){0x0303, 0x0303, longname, NULL});
+}
+
+static void test_sni_host_name_rules(void **state)
+{
+    buf_t *e;
+    /* empty host_name */
+    e = exts();
+    ext_raw(e, 0, "\x00\x03\x00\x00\x00", 5);
+    expect_invalid(hello(e));
+    /* NUL inside */
+    e = exts();
+    ext_raw(e, 0, "\x00\x06\x00\x00\x03\x61\x00\x62", 8);
+    expect_invalid(hello(e));
+    e = exts();
+    ext_raw(e, 0, "\x00\x06\x00\x00\x03\x61\x62\x00", 8);
+    expect_invalid(hello(e));
+    /* two host_name entries, same or different */
+    e = exts();
+    ext_raw(e, 0, "\x00\x08\x00\x00\x01\x61\x00\x00\x01\x62", 10);
+    expect_invalid(hello(e));
+    e = exts();
+    ext_raw(e, 0, "\x00\x08\x00\x00\x01\x61\x00\x00\x01\x61", 10);
+    expect_invalid(hello(e));
+    /* another name type (RFC 6066: 16-bit length) is skipped, before or after */
+    expect_t x = {0x0303, 0x0303, "a", NULL};
+    e = exts();
+    ext_raw(e, 0, "\x00\x09\x07\x00\x02\x7a\x7a\x00\x00\x01\x61", 11);
+    expect_all(hello(e), WEIR_CH_OK, &x);
+    e = exts();
+    ext_raw(e, 0, "\x00\x09\x00\x00\x01\x61\xff\x00\x02\x7a\x7a", 11);
+    expect_all(hello(e), WEIR_CH_OK, &x);
+    /* ...and may be empty; alone, it leaves no SNI */
+    e = exts();
+    ext_raw(e, 0, "\x00\x03\x07\x00\x00", 5);
+    expect_all(hello(e), WEIR_CH_OK, &(expect_t){0x0303, 0x0303, NULL, NULL});
+    /* but at most once per type */
+    e = exts();
+    ext_raw(e, 0, "\x00\x06\x07\x00\x00\x07\x00\x00", 8);
+    expect_invalid(hello(e));
+}
+
+static void test_sni_lengths(void **state)
+{
+    static const struct {
+        const char *data;
+        size_t n;
+    } bad[] = {
+        {"", 0},                                 /* empty extension: only ServerHello's form */
+        {"\x00", 1},                             /* list length cut */
+        {"\x00\x00", 2},                         /* empty list */
+        {"\x00\x05\x00\x00\x01\x61", 6},         /* list longer than the extension */
+        {"\x00\x03\x00\x00\x01\x61", 6},         /* list shorter: the name runs past it */
+        {"\x00\x04\x00\x00\x01\x61\x00", 7},     /* a byte after the list */
+        {"\x00\x04\x00\x00\x02\x61", 6},         /* name runs past the list */
+        {"\x00\x01\x00", 3},                     /* entry: type only */
+        {"\x00\x02\x00\x00", 4},                 /* entry: half a length */
+        {"\x00\x04\x00\x00\x00\x61", 6},         /* empty name, then a stray byte */
+        {"\x00\x05\x00\x00\x01\x61\x00", 7},     /* a second entry: type only */
+        {"\x00\x06\x00\x00\x01\x61\x00\x00", 8}, /* a second entry cut short */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        buf_t *e = exts();
+        ext_raw(e, 0, bad[i].data, bad[i].n);
+        expect_invalid(hello(e));
+    }
+}
+
+/* ---- ALPN ---- */
+
+static void test_alpn_lists(void **state)
+{
+    buf_t *e = exts();
+    ext_alpn(e, "h2", "http/1.1", "acme-tls/1", "h3", NULL);
+    buf_t *m = hello(e);
+    expect_all(m, WEIR_CH_OK, &(expect_t){0x0303, 0x0303, NULL, "h2,http/1.1,acme-tls/1,h3"});
+    weir_client_hello_t ch;
+    assert_int_equal(message(m->b, m->n, &ch), WEIR_CH_OK);
+    weir_slice_t s;
+    assert_true(weir_client_hello_alpn_at(&ch, 2, &s));
+    assert_true(weir_slice_eq(s, WEIR_SLICE_LIT("acme-tls/1")));
+    assert_false(weir_client_hello_alpn_at(&ch, 4, &s));
+    assert_false(weir_client_hello_alpn_at(&ch, (size_t)-1, &s));
+    /* exact matches only */
+    assert_true(weir_client_hello_offers_alpn(&ch, "h3"));
+    assert_false(weir_client_hello_offers_alpn(&ch, "h"));
+    assert_false(weir_client_hello_offers_alpn(&ch, "h2c"));
+    assert_false(weir_client_hello_offers_alpn(&ch, "H2"));
+    assert_false(weir_client_hello_offers_alpn(&ch, "http/1.0"));
+    assert_false(weir_client_hello_offers_alpn(&ch, ""));
+    /* a 255-byte name, and binary bytes */
+    char name[256];
+    memset(name, 'p', 255);
+    name[255] = 0;
+    e = exts();
+    ext_alpn(e, "\x01\x02\xff", name, NULL);
+    m = hello(e);
+    assert_int_equal(message(m->b, m->n, &ch), WEIR_CH_OK);
+    assert_true(weir_client_hello_offers_alpn(&ch, name));
+    assert_true(weir_client_hello_offers_alpn(&ch, "\x01\x02\xff"));
+    assert_true(weir_client_hello_alpn_at(&ch, 1, &s));
+    assert_int_equal(s.len, 255);
+}
+
+static void test_alpn_malformed(void **state)
+{
+    static const struct {
+        const char *data;
+        size_t n;
+    } bad[] = {
+        {"", 0},                   /* no list */
+        {"\x00", 1},               /* length cut */
+        {"\x00\x00", 2},           /* empty list */
+        {"\x00\x01\x00", 3},       /* an empty name (and a list under 2 bytes) */
+        {"\x00\x04\x02h2\x00", 6}, /* an empty name after a good one */
+        {"\x00\x03\x03h2", 5},     /* name runs past the list */
+        {"\x00\x04\x02h2", 5},     /* list longer than the extension */
+        {"\x00\x02\x01h2", 5},     /* list shorter: bytes left over */
+        {"\x00\x03\x02h2\x00", 6}, /* a byte after the list */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        buf_t *e = exts();
+        ext_raw(e, 16, bad[i].data, bad[i].n);
+        expect_invalid(hello(e));
+    }
+}
+
+/* alpn_at never trusts a structure it did not fill. */
+static void test_alpn_at_defensive(void **state)
+{
+    weir_client_hello_t ch;
+    memset(&ch, 0, sizeof ch);
+    weir_slice_t s;
+    assert_false(weir_client_hello_alpn_at(&ch, 0, &s));
+    assert_false(weir_client_hello_offers_alpn(&ch, "h2"));
+    ch.has_alpn = true;
+    ch.alpn = weir_slice("\x02h2\x05h", 5);
+    assert_true(weir_client_hello_alpn_at(&ch, 0, &s));
+    assert_false(weir_client_hello_alpn_at(&ch, 1, &s));
+    ch.alpn = weir_slice("\x00\x02h2", 4);
+    assert_false(weir_client_hello_alpn_at(&ch, 0, &s));
+    assert_false(weir_client_hello_offers_alpn(&ch, "h2"));
+    ch.has_alpn = false;
+    ch.alpn = weir_slice("\x02h2", 3);
+    assert_false(weir_client_hello_offers_alpn(&ch, "h2"));
+}
+
+/* ---- supported_versions and GREASE ---- */
+
+static void test_versions(void **state)
+{
+    static const struct {
+        unsigned v[4];
+        unsigned max;
+    } cases[] = {
+        {{0x0304, 0x0303}, 0x0304},
+        {{0x0303, 0x0304}, 0x0304}, /* order does not matter */
+        {{0x0303, 0x0302, 0x0301}, 0x0303},
+        {{0x0a0a, 0x0304, 0x0303}, 0x0304},
+        {{0x0304, 0xfafa}, 0x0304},
+        {{0x3a3a}, 0},      /* only GREASE: nothing real offered */
+        {{0x0a1a}, 0x0a1a}, /* not GREASE (bytes differ) */
+        {{0x0b0b}, 0x0b0b}, /* not GREASE (low nibble not a) */
+        {{0x0301}, 0x0301},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        buf_t *e = exts();
+        ext_versions(e, cases[i].v[0], cases[i].v[1], cases[i].v[2], cases[i].v[3], 0);
+        expect_all(hello(e), WEIR_CH_OK, &(expect_t){0x0303, cases[i].max, NULL, NULL});
+    }
+    /* 127 versions: the most that fits in 254 bytes */
+    buf_t *e = exts();
+    put16(e, 43), put16(e, 255), put8(e, 254);
+    for (unsigned v = 0; v < 127; v++)
+        put16(e, 0x0200 + v);
+    expect_all(hello(e), WEIR_CH_OK, &(expect_t){0x0303, 0x027e, NULL, NULL});
+}
+
+static void test_versions_malformed(void **state)
+{
+    static const struct {
+        const char *data;
+        size_t n;
+    } bad[] = {
+        {"", 0},
+        {"\x00", 1},             /* empty list */
+        {"\x01\x03", 2},         /* odd */
+        {"\x03\x03\x04\x03", 4}, /* odd */
+        {"\x02\x03\x04\x03", 4}, /* a byte after the list */
+        {"\x04\x03\x04", 3},     /* list longer than the extension */
+        {"\x02\x03", 2},         /* list longer than the extension */
+        {"\xff\x03\x04", 3},     /* 255: odd, and past the end */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        buf_t *e = exts();
+        ext_raw(e, 43, bad[i].data, bad[i].n);
+        expect_invalid(hello(e));
+    }
+}
+
+/* A hello shaped like Chrome's: GREASE cipher suite, GREASE extensions
+ * first and last, GREASE in supported_versions, supported_groups and
+ * key_share, an ECH extension; TLS 1.3 with h2. */
+static void test_grease_hello(void **state)
+{
+    buf_t *e = exts();
+    ext_raw(e, 0x2a2a, "", 0);
+    ext_sni(e, "www.example.org");
+    ext_raw(e, 23, "", 0);
+    ext_raw(e, 0xff01, "\x00", 1);
+    ext_raw(e, 10, "\x00\x08\xba\xba\x00\x1d\x00\x17\x00\x18", 10);
+    ext_raw(e, 11, "\x01\x00", 2);
+    ext_raw(e, 35, "", 0);
+    ext_alpn(e, "h2", "http/1.1", NULL);
+    ext_raw(e, 5, "\x01\x00\x00\x00\x00", 5);
+    ext_raw(e, 13, "\x00\x04\x04\x03\x08\x04", 6);
+    ext_raw(e, 18, "", 0);
+    put16(e, 51), put16(e, 2 + 5 + 36), put16(e, 5 + 36);
+    put16(e, 0xbaba), put16(e, 1), put8(e, 0);
+    put16(e, 0x001d), put16(e, 32), fill(e, 0x42, 32);
+    ext_raw(e, 45, "\x01\x01", 2);
+    ext_versions(e, 0x6a6a, 0x0304, 0x0303, 0);
+    ext_raw(e, 27, "\x02\x00\x02", 3);
+    ext_raw(e, 17513, "\x00\x03\x02h2", 6);
+    ext_raw(e, 0xfe0d, "\x00\x00\x01\x00\x01\x33\x00\x20", 8);
+    ext_raw(e, 0x4a4a, "\x00", 1);
+    buf_t *m = hello(e);
+    /* a GREASE cipher suite first */
+    m->b[73] = 0x8a, m->b[74] = 0x8a;
+    expect_all(m, WEIR_CH_OK, &(expect_t){0x0303, 0x0304, "www.example.org", "h2,http/1.1"});
+}
+
+static void test_tls12_only_hellos(void **state)
+{
+    /* no supported_versions: max_version is legacy_version */
+    buf_t *e = exts();
+    ext_sni(e, "old.test");
+    ext_alpn(e, "http/1.1", NULL);
+    ext_raw(e, 0xff01, "\x00", 1);
+    head_t h = STD;
+    expect_all(hello_with(&h, e), WEIR_CH_OK, &(expect_t){0x0303, 0x0303, "old.test", "http/1.1"});
+    h.version = 0x0301;
+    h.sid_len = 0;
+    expect_all(hello_with(&h, e), WEIR_CH_OK, &(expect_t){0x0301, 0x0301, "old.test", "http/1.1"});
+    /* supported_versions listing TLS 1.2 and 1.1 only */
+    e = exts();
+    ext_versions(e, 0x0303, 0x0302, 0);
+    ext_sni(e, "old.test");
+    expect_all(hello(e), WEIR_CH_OK, &(expect_t){0x0303, 0x0303, "old.test", NULL});
+}
+
+/* ---- results leave no stale fields ---- */
+
+static void test_output_reset(void **state)
+{
+    weir_client_hello_t ch;
+    assert_int_equal(records(cap_curl_h2, sizeof cap_curl_h2, &ch), WEIR_CH_OK);
+    assert_true(ch.has_sni);
+    /* an SNI and ALPN parsed before the bad extension must not survive */
+    buf_t *e = exts();
+    ext_sni(e, "gone.test");
+    ext_alpn(e, "h2", NULL);
+    ext_raw(e, 43, "\x01", 1);
+    buf_t *m = hello(e);
+    assert_int_equal(message(m->b, m->n, &ch), WEIR_CH_INVALID);
+    assert_zeroed(&ch);
+    m = wrap(m, 40);
+    assert_int_equal(records(m->b, m->n, &ch), WEIR_CH_INVALID);
+    assert_zeroed(&ch);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_curl_tls13_h2),
-        cmocka_unit_test(test_curl_tls12_http11),
-        cmocka_unit_test(test_no_sni),
-        cmocka_unit_test(test_every_truncation_needs_more),
-        cmocka_unit_test(test_split_across_records),
-        cmocka_unit_test(test_split_hello_larger_than_scratch),
-        cmocka_unit_test(test_bare_message),
+        cmocka_unit_test(test_captures_parse),
+        cmocka_unit_test(test_captures_slices),
+        cmocka_unit_test(test_captures_every_truncation),
+        cmocka_unit_test(test_captures_resplit),
+        cmocka_unit_test(test_captures_every_two_record_split),
+        cmocka_unit_test(test_captures_followed_by_records),
+        cmocka_unit_test(test_captures_trailing_bytes),
+        cmocka_unit_test(test_captures_scratch_capacity),
+        cmocka_unit_test(test_captures_bitflips_never_crash),
         cmocka_unit_test(test_not_tls),
-        cmocka_unit_test(test_malformed),
-        cmocka_unit_test(test_extensions),
+        cmocka_unit_test(test_empty_and_tiny_inputs),
+        cmocka_unit_test(test_record_not_a_client_hello),
+        cmocka_unit_test(test_record_non_handshake_amid_hello),
+        cmocka_unit_test(test_record_lengths),
+        cmocka_unit_test(test_record_maximum),
+        cmocka_unit_test(test_record_header_split),
+        cmocka_unit_test(test_message_length_bounds),
+        cmocka_unit_test(test_message_maximum),
+        cmocka_unit_test(test_body_legacy_version),
+        cmocka_unit_test(test_body_too_short),
+        cmocka_unit_test(test_body_session_id),
+        cmocka_unit_test(test_body_cipher_suites),
+        cmocka_unit_test(test_body_compression),
+        cmocka_unit_test(test_body_extension_block),
+        cmocka_unit_test(test_body_unknown_extensions),
+        cmocka_unit_test(test_body_many_extensions),
+        cmocka_unit_test(test_body_duplicate_extensions),
+        cmocka_unit_test(test_body_pre_shared_key_last),
+        cmocka_unit_test(test_sni_forms),
+        cmocka_unit_test(test_sni_host_name_rules),
+        cmocka_unit_test(test_sni_lengths),
+        cmocka_unit_test(test_alpn_lists),
+        cmocka_unit_test(test_alpn_malformed),
+        cmocka_unit_test(test_alpn_at_defensive),
+        cmocka_unit_test(test_versions),
+        cmocka_unit_test(test_versions_malformed),
+        cmocka_unit_test(test_grease_hello),
+        cmocka_unit_test(test_tls12_only_hellos),
+        cmocka_unit_test(test_output_reset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
