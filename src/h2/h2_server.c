@@ -46,6 +46,7 @@ struct weir_h2_stream {
     uint64_t unacked;    /* DATA bytes received and not yet returned to the window */
     weir_buf_t out;      /* response body bytes waiting for DATA frames */
     weir_buf_t trailers; /* response trailer fields ("Name: value\r\n"...) */
+    weir_buf_t req_trailers; /* request trailer fields, for a chunked upstream body */
     weir_timer_t timer;  /* writeTimeout once the response started */
     struct weir_h2_stream *next, *prev;
     uint8_t remote_closed : 1, out_eof : 1, submitted : 1, too_big : 1, resume : 1,
@@ -62,6 +63,7 @@ struct weir_h2_conn {
     int64_t abuse_start_ms;
     uint32_t resets, settings, pings;
     int32_t max_stream; /* highest stream id the client opened */
+    uint8_t iws_changed; /* a SETTINGS_INITIAL_WINDOW_SIZE was just applied */
 };
 
 static void schedule(weir_h2_conn_t *h2);
@@ -122,6 +124,7 @@ static void stream_free(weir_h2_stream_t *st)
     weir_buf_release(&st->body);
     weir_buf_release(&st->out);
     weir_buf_release(&st->trailers);
+    weir_buf_release(&st->req_trailers);
     if (st->prev)
         st->prev->next = st->next;
     else
@@ -327,8 +330,17 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *frame, const uint8
     weir_h2_stream_t *st = stream_of(h2, frame->hd.stream_id);
     if (!st)
         return 0;
-    if (frame->headers.cat != NGHTTP2_HCAT_REQUEST)
-        return 0; /* request trailers are not forwarded */
+    if (frame->headers.cat != NGHTTP2_HCAT_REQUEST) {
+        /* Request trailers go upstream in the last chunk when the body is
+         * chunked; with a content-length HTTP/1.1 has no place for them. */
+        if (st->chunked_up && st->req && weir_buf_len(&st->req_trailers) + nlen + vlen < 65536 &&
+            (weir_buf_append(&st->req_trailers, name, nlen) < 0 ||
+             weir_buf_append(&st->req_trailers, ": ", 2) < 0 ||
+             weir_buf_append(&st->req_trailers, value, vlen) < 0 ||
+             weir_buf_append(&st->req_trailers, "\r\n", 2) < 0))
+            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+        return 0;
+    }
     st->hdr_bytes += nlen + vlen + 32;
     if (st->hdr_bytes > ep_of(h2->c)->max_header_bytes ||
         st->nfields >= WEIR_H1_MAX_HEADERS + 8) {
@@ -369,6 +381,8 @@ static void wake(weir_h2_stream_t *st)
 static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *ud)
 {
     weir_h2_conn_t *h2 = ud;
+    if (frame->hd.type != NGHTTP2_SETTINGS)
+        h2->iws_changed = 0;
     weir_h2_stream_t *st = frame->hd.stream_id ? stream_of(h2, frame->hd.stream_id) : NULL;
     switch (frame->hd.type) {
     case NGHTTP2_HEADERS:
@@ -379,8 +393,13 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *u
         if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
             start_stream(st);
         } else if (st->remote_closed) {
-            if (st->chunked_up && st->req)
-                weir_buf_append(&st->body, "0\r\n\r\n", 5);
+            if (st->chunked_up && st->req) {
+                weir_buf_append(&st->body, "0\r\n", 3);
+                if (weir_buf_len(&st->req_trailers))
+                    weir_buf_append(&st->body, weir_buf_head(&st->req_trailers),
+                                    weir_buf_len(&st->req_trailers));
+                weir_buf_append(&st->body, "\r\n", 2);
+            }
             wake(st);
         }
         break;
@@ -397,7 +416,12 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *u
             calm_down(h2, "too many stream resets");
         break;
     case NGHTTP2_SETTINGS:
-        if (!(frame->hd.flags & NGHTTP2_FLAG_ACK) && over_budget(h2, &h2->settings, MAX_SETTINGS))
+        if (frame->hd.flags & NGHTTP2_FLAG_ACK)
+            break;
+        for (size_t i = 0; i < frame->settings.niv; i++)
+            if (frame->settings.iv[i].settings_id == NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE)
+                h2->iws_changed = 1;
+        if (over_budget(h2, &h2->settings, MAX_SETTINGS))
             calm_down(h2, "SETTINGS flood");
         break;
     case NGHTTP2_PING:
@@ -433,6 +457,22 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const ui
     }
     st->unacked += len;
     wake(st);
+    return 0;
+}
+
+/* RFC 9113 §6.9.2: a SETTINGS_INITIAL_WINDOW_SIZE that overflows a
+ * stream's window is a connection error. nghttp2 resets the stream instead
+ * (RST_STREAM FLOW_CONTROL_ERROR, queued while applying the SETTINGS):
+ * turn that into the GOAWAY the RFC asks for. */
+static int before_frame_send(nghttp2_session *s, const nghttp2_frame *frame, void *ud)
+{
+    weir_h2_conn_t *h2 = ud;
+    if (h2->iws_changed && frame->hd.type == NGHTTP2_RST_STREAM &&
+        frame->rst_stream.error_code == NGHTTP2_FLOW_CONTROL_ERROR) {
+        h2->iws_changed = 0;
+        nghttp2_session_terminate_session(s, NGHTTP2_FLOW_CONTROL_ERROR);
+        return NGHTTP2_ERR_CANCEL;
+    }
     return 0;
 }
 
@@ -914,6 +954,7 @@ int weir_h2_start(weir_conn_t *c)
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
     nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
     nghttp2_session_callbacks_set_on_begin_frame_callback(cb, on_begin_frame);
+    nghttp2_session_callbacks_set_before_frame_send_callback(cb, before_frame_send);
     nghttp2_option *opt;
     if (nghttp2_option_new(&opt) != 0) {
         nghttp2_session_callbacks_del(cb);

@@ -786,8 +786,11 @@ static void conn_detect(weir_conn_t *c)
             if (p[0] == 0x16) {
                 if (start_tls(c))
                     return;
-            } else if (memcmp(p, h2_preface, len < 24 ? len : 24) == 0) {
-                if (len >= 24) {
+            } else if (memcmp(p, h2_preface, len < 16 ? len : 16) == 0) {
+                /* "PRI * HTTP/2.0\r\n" is nothing but HTTP/2: a broken
+                 * rest of the preface gets nghttp2's GOAWAY, not an HTTP/1
+                 * answer. */
+                if (len >= 16) {
                     start_h2(c);
                     return;
                 }

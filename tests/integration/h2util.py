@@ -217,7 +217,7 @@ def raw_frame(ftype, flags, sid, payload):
 
 import os as _os
 
-from hyperframe.frame import ExtensionFrame, PriorityFrame, PushPromiseFrame
+from hyperframe.frame import ExtensionFrame, PushPromiseFrame
 
 _SLOW = 3.0 if _os.environ.get("WEIR_SANITIZED") == "1" else 1.0
 WAIT = 3.0 * _SLOW        # how long an expected frame may take
