@@ -50,64 +50,8 @@ fi
 NOFILE=$(ulimit -n)
 MAXCONN=$((IDLE_CONNS + 200))
 
-TMP=$(mktemp -d /tmp/weir-bench.XXXXXX)
-PIDS=()
-cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    sleep 0.5
-    for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() {
-    "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-wait_port() { # $1 = port, $2 = pid, $3 = name
-    local i
-    for i in $(seq 1 100); do
-        if ! kill -0 "$2" 2>/dev/null; then
-            echo "h1.sh: $3 exited at startup; its output:" >&2
-            cat "$TMP/$3.out" >&2 || true
-            exit 1
-        fi
-        if "$PY" -c "import socket,sys; socket.create_connection(('127.0.0.1',$1),1)" 2>/dev/null; then
-            return 0
-        fi
-        sleep 0.1
-    done
-    echo "h1.sh: $3 did not listen on port $1 within 10 s" >&2
-    exit 1
-}
-
-# Process tree of a PID (the PID and all descendants), one per line.
-tree_pids() {
-    local queue=("$1") p c
-    while [ ${#queue[@]} -gt 0 ]; do
-        p=${queue[0]}
-        queue=("${queue[@]:1}")
-        [ -d "/proc/$p" ] || continue
-        echo "$p"
-        for c in $(cat /proc/"$p"/task/*/children 2>/dev/null); do queue+=("$c"); done
-    done
-}
-
-# utime+stime in clock ticks of a process tree (all threads included).
-cpu_ticks() {
-    local total=0 p f
-    for p in $(tree_pids "$1"); do
-        f=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null) || continue
-        # after "pid (comm) ": state=1 ... utime=12 stime=13
-        set -- $f
-        total=$((total + ${12} + ${13}))
-    done
-    echo "$total"
-}
-HZ=$(getconf CLK_TCK)
+. bench/lib.sh
+bench_setup h1
 
 # ---------------------------------------------------------------- origin
 BODY=$(printf 'x%.0s' $(seq 1 63))  # 63 x + newline = 64 bytes
@@ -141,7 +85,7 @@ taskset -c 1 nginx -p "$TMP/origin" -e "$TMP/origin/error.log" -c "$TMP/origin/n
     > "$TMP/origin.out" 2>&1 &
 ORIGIN_PID=$!
 PIDS+=("$ORIGIN_PID")
-wait_port "$O_PORT" "$ORIGIN_PID" origin
+wait_port "$O_PORT" "$ORIGIN_PID" origin || exit 1
 
 # ---------------------------------------------------------------- proxies
 W_PORT=$(free_port)
@@ -234,9 +178,9 @@ taskset -c 0 nginx -p "$TMP/nginx" -e "$TMP/nginx/error.log" -c "$TMP/nginx/ngin
 NGINX_PID=$!
 PIDS+=("$NGINX_PID")
 
-wait_port "$W_PORT" "$WEIR_PID" weir
-wait_port "$H_PORT" "$HAPROXY_PID" haproxy
-wait_port "$N_PORT" "$NGINX_PID" nginx
+wait_port "$W_PORT" "$WEIR_PID" weir || exit 1
+wait_port "$H_PORT" "$HAPROXY_PID" haproxy || exit 1
+wait_port "$N_PORT" "$NGINX_PID" nginx || exit 1
 
 declare -A PORT=([weir]=$W_PORT [haproxy]=$H_PORT [nginx]=$N_PORT [direct]=$O_PORT)
 declare -A PID=([weir]=$WEIR_PID [haproxy]=$HAPROXY_PID [nginx]=$NGINX_PID [direct]=$ORIGIN_PID)

@@ -77,62 +77,8 @@ done
 [ "$(nproc)" -ge 2 ] || { echo "h2.sh: needs 2 CPUs (proxy on CPU 0, h2load and origin on CPU 1)" >&2; exit 1; }
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
-TMP=$(mktemp -d /tmp/weir-bench-h2.XXXXXX)
-PIDS=()
-cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    sleep 0.5
-    for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() {
-    "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-wait_port() { # $1 port, $2 pid, $3 name; returns 1 if it never listens
-    local i
-    for i in $(seq 1 100); do
-        if ! kill -0 "$2" 2>/dev/null; then
-            echo "# $3: exited at startup; last lines of its output:"
-            tail -5 "$TMP/$3.out" 2>/dev/null | sed 's/^/#    /'
-            return 1
-        fi
-        "$PY" -c "import socket; socket.create_connection(('127.0.0.1',$1),1)" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    echo "# $3: did not listen on 127.0.0.1:$1 within 10 s"
-    return 1
-}
-
-# Process tree of a PID (the PID and all descendants), one per line.
-tree_pids() {
-    local queue=("$1") p c
-    while [ ${#queue[@]} -gt 0 ]; do
-        p=${queue[0]}
-        queue=("${queue[@]:1}")
-        [ -d "/proc/$p" ] || continue
-        echo "$p"
-        for c in $(cat /proc/"$p"/task/*/children 2>/dev/null); do queue+=("$c"); done
-    done
-}
-
-# utime+stime in clock ticks of a process tree (all threads included).
-cpu_ticks() {
-    local total=0 p f
-    for p in $(tree_pids "$1"); do
-        f=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null) || continue
-        # after "pid (comm) ": state=1 ... utime=12 stime=13
-        set -- $f
-        total=$((total + ${12} + ${13}))
-    done
-    echo "$total"
-}
-HZ=$(getconf CLK_TCK)
+. bench/lib.sh
+bench_setup h2
 
 # "busy total" jiffies of cpu0 and cpu1 from /proc/stat: "b0 t0 b1 t1".
 cpu_stat() {

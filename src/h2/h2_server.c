@@ -906,22 +906,7 @@ void weir_h2_on_io(weir_conn_t *c)
         }
         if (!c->rd_ready || c->rd_eof)
             break;
-        int drained;
-        ssize_t n = weir_conn_read(c, &drained);
-        if (n > 0) {
-            if (drained && !c->hup)
-                c->rd_ready = 0;
-            continue;
-        }
-        if (n == 0) {
-            c->rd_eof = 1;
-            break;
-        }
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            c->rd_ready = 0;
-            break;
-        }
-        if (errno != EINTR) {
+        if (weir_conn_fill(c) < 0) {
             close_conn(h2);
             return;
         }

@@ -161,6 +161,11 @@ void weir_req_request_sent(weir_req_t *r);
 void weir_req_response_started(weir_req_t *r);
 /* Reads from the client (plain or TLS) into c->in: as weir_buf_read. */
 ssize_t weir_conn_read(weir_conn_t *c, int *drained);
+/* Reads once from the client and keeps the readiness flags right: returns
+ * the bytes read (> 0), 0 when nothing came (the socket is empty: rd_ready
+ * cleared; at end of stream: rd_eof set; EINTR: try again), or -1 on a
+ * fatal error (the caller closes). */
+ssize_t weir_conn_fill(weir_conn_t *c);
 /* Writes to the client (plain or TLS): bytes written, 0 when full, -1. */
 ssize_t weir_conn_write(weir_conn_t *c, const struct iovec *iov, int iovcnt);
 

@@ -131,6 +131,26 @@ ssize_t weir_conn_read(weir_conn_t *c, int *drained)
     return n;
 }
 
+ssize_t weir_conn_fill(weir_conn_t *c)
+{
+    int drained;
+    ssize_t n = weir_conn_read(c, &drained);
+    if (n > 0) {
+        if (drained && !c->hup)
+            c->rd_ready = 0; /* drained, unless a FIN is still to be read */
+        return n;
+    }
+    if (n == 0) {
+        c->rd_eof = 1;
+        return 0;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        c->rd_ready = 0;
+        return 0;
+    }
+    return errno == EINTR ? 0 : -1;
+}
+
 /* ---- the client side of a request, by HTTP version ---- */
 
 ssize_t weir_req_send(weir_req_t *r, const struct iovec *iov, int iovcnt)
@@ -664,31 +684,17 @@ static void conn_read_head(weir_conn_t *c)
         }
         if (!c->rd_ready)
             return;
-        int drained;
-        ssize_t n = weir_conn_read(c, &drained);
-        if (n > 0) {
-            if (drained && !c->hup)
-                c->rd_ready = 0;
-            if (c->requests && weir_buf_len(&c->in) == (size_t)n) {
-                /* First bytes of a new request: the read timeout starts now. */
-                weir_view_t *v = c->req ? c->req->view : c->worker->view;
-                const weir_entrypoint_cfg_t *e = conn_ep(c, v);
-                weir_timer_set(c->worker->loop, &c->timer,
-                               e->read_timeout_ms > 0 ? e->read_timeout_ms : -1, conn_timeout);
-            }
-            continue;
-        }
-        if (n == 0) {
-            c->rd_eof = 1;
-            continue;
-        }
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            c->rd_ready = 0;
-            return;
-        }
-        if (errno != EINTR) {
+        ssize_t n = weir_conn_fill(c);
+        if (n < 0) {
             conn_close(c);
             return;
+        }
+        if (n > 0 && c->requests && weir_buf_len(&c->in) == (size_t)n) {
+            /* First bytes of a new request: the read timeout starts now. */
+            weir_view_t *v = c->req ? c->req->view : c->worker->view;
+            const weir_entrypoint_cfg_t *e = conn_ep(c, v);
+            weir_timer_set(c->worker->loop, &c->timer,
+                           e->read_timeout_ms > 0 ? e->read_timeout_ms : -1, conn_timeout);
         }
     }
 }
@@ -805,22 +811,7 @@ static void conn_detect(weir_conn_t *c)
                 conn_close(c);
             return;
         }
-        int drained;
-        ssize_t n = weir_buf_read(&c->in, c->io.fd, &drained);
-        if (n > 0) {
-            if (drained && !c->hup)
-                c->rd_ready = 0;
-            continue;
-        }
-        if (n == 0) {
-            c->rd_eof = 1;
-            continue;
-        }
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            c->rd_ready = 0;
-            return;
-        }
-        if (errno != EINTR) {
+        if (weir_conn_fill(c) < 0) {
             conn_close(c);
             return;
         }
@@ -881,25 +872,14 @@ void weir_conn_want_body(weir_conn_t *c)
         return;
     const weir_entrypoint_cfg_t *e = conn_ep(c, c->req->view);
     while (c->rd_ready && !c->rd_eof) {
-        int drained;
-        ssize_t n = weir_conn_read(c, &drained);
+        ssize_t n = weir_conn_fill(c);
         if (n > 0) {
-            if (drained && !c->hup)
-                c->rd_ready = 0;
             if (e->read_timeout_ms > 0 && (c->state == CONN_ACTIVE || c->state == CONN_DISCARD))
                 weir_timer_set(c->worker->loop, &c->timer, e->read_timeout_ms, conn_timeout);
             return;
         }
-        if (n == 0) {
-            c->rd_eof = 1;
-            return;
-        }
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            c->rd_ready = 0;
-            break;
-        }
-        if (errno != EINTR) {
-            c->rd_eof = 1;
+        if (n < 0 || c->rd_eof) {
+            c->rd_eof = 1; /* an error ends the body like an EOF */
             return;
         }
     }
