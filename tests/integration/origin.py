@@ -277,8 +277,11 @@ class Origin:
                              name=f"origin-{self.name}-{conn_id}").start()
 
     def _serve(self, c, conn_id, peer):
-        c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        c.settimeout(120)
+        try:
+            c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            c.settimeout(120)
+        except OSError:
+            return  # stop() closed it before this thread ran
         r = _Reader(c)
         try:
             while not self._stopped:

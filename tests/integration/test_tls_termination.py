@@ -516,12 +516,16 @@ def test_session_resumption(weir, pki, tmp_path):
         sess = str(tmp_path / f"session{version}.pem")
         base = ["openssl", "s_client", version, "-connect", f"127.0.0.1:{port}",
                 "-servername", "b.example.test", "-CAfile", pki.ca.crt]
-        first = subprocess.run(base + ["-sess_out", sess], input=b"", capture_output=True,
-                               timeout=20)
-        assert b"New, TLSv1." in first.stdout, first.stdout.decode("latin-1")
-        second = subprocess.run(base + ["-sess_in", sess], input=b"", capture_output=True,
-                                timeout=20)
-        text = second.stdout.decode("latin-1")
+        # TLS 1.3 tickets come after the handshake: s_client must stay until
+        # weir answers a request and closes, or it may exit before reading them
+        request = b"GET / HTTP/1.0\r\nHost: b.example.test\r\n\r\n"
+        first = subprocess.run(base + ["-ign_eof", "-sess_out", sess], input=request,
+                               capture_output=True, timeout=20)
+        assert b"New, TLSv1." in first.stdout, (first.stdout + first.stderr).decode("latin-1")
+        assert os.path.getsize(sess) > 0, first.stderr.decode("latin-1")
+        second = subprocess.run(base + ["-ign_eof", "-sess_in", sess], input=request,
+                                capture_output=True, timeout=20)
+        text = (second.stdout + second.stderr).decode("latin-1")
         assert "Reused, TLSv1." in text, text
         assert "Verify return code: 0 (ok)" in text, text
 
