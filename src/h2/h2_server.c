@@ -22,6 +22,7 @@
 
 #include "core/log.h"
 #include "h2/h2.h"
+#include "h2/h2_nv.h"
 
 #define STREAM_WINDOW (256 * 1024)  /* per-stream receive window we announce */
 #define CONN_WINDOW (1024 * 1024)   /* connection receive window */
@@ -105,7 +106,7 @@ static void stream_drop_req(weir_h2_stream_t *st)
     if (!r)
         return;
     st->req = NULL;
-    if (r->up)
+    if (r->up || r->ups)
         weir_proxy_abort(r);
     if (!r->internal_done && r->status == 0 && r->h1.method.len)
         r->status = 499;
@@ -507,31 +508,6 @@ static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t code, void *
 static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t length,
                          uint32_t *flags, nghttp2_data_source *src, void *ud);
 
-/* Lower-cased field names and values for nghttp2 (it copies them). */
-typedef struct {
-    nghttp2_nv nv[WEIR_MAX_RESP_HEADERS + 2];
-    size_t n;
-    char names[8192];
-    size_t used;
-} nvlist_t;
-
-static void nv_add(nvlist_t *l, weir_slice_t name, weir_slice_t value)
-{
-    if (l->n >= sizeof l->nv / sizeof l->nv[0])
-        return;
-    uint8_t *nm = (uint8_t *)name.ptr;
-    if (l->used + name.len <= sizeof l->names) {
-        nm = (uint8_t *)l->names + l->used;
-        for (size_t i = 0; i < name.len; i++) {
-            char ch = name.ptr[i];
-            nm[i] = (uint8_t)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
-        }
-        l->used += name.len;
-    }
-    l->nv[l->n++] = (nghttp2_nv){nm, (uint8_t *)value.ptr, name.len, value.len,
-                                 NGHTTP2_NV_FLAG_NONE};
-}
-
 static bool connection_lists(const weir_h1_response_t *resp, weir_slice_t name)
 {
     for (size_t i = 0; i < resp->num_headers; i++) {
@@ -551,11 +527,11 @@ static int submit_head(weir_req_t *r, bool has_body)
 {
     weir_h2_stream_t *st = r->h2s;
     weir_h2_conn_t *h2 = st->h2;
-    static __thread nvlist_t l;
-    l.n = l.used = 0;
+    static __thread weir_nvlist_t l;
+    weir_nv_reset(&l);
     char status[8];
     snprintf(status, sizeof status, "%03d", r->resp.status % 1000);
-    nv_add(&l, WEIR_SLICE_LIT(":status"), weir_slice(status, 3));
+    weir_nv_add(&l, WEIR_SLICE_LIT(":status"), weir_slice(status, 3));
     for (size_t i = 0; i < r->resp.num_headers; i++) {
         weir_slice_t n = r->resp.headers[i].name;
         if (weir_h1_is_hop_by_hop(n) || connection_lists(&r->resp, n) ||
@@ -563,7 +539,7 @@ static int submit_head(weir_req_t *r, bool has_body)
             continue;
         if (r->respbody.decode && weir_slice_ieq_cstr(n, "content-length"))
             continue;
-        nv_add(&l, n, r->resp.headers[i].value);
+        weir_nv_add(&l, n, r->resp.headers[i].value);
     }
     nghttp2_data_provider prd = {.source.ptr = st, .read_callback = read_body};
     int rv = nghttp2_submit_response(h2->s, st->id, l.nv, l.n, has_body ? &prd : NULL);
@@ -588,27 +564,9 @@ static bool resp_has_body(const weir_req_t *r)
 /* Trailer fields kept as "Name: value\r\n" lines → a trailing HEADERS. */
 static void submit_trailers(weir_h2_stream_t *st)
 {
-    static __thread nvlist_t l;
-    l.n = l.used = 0;
-    const char *p = weir_buf_head(&st->trailers), *end = p + weir_buf_len(&st->trailers);
-    while (p < end) {
-        const char *eol = memchr(p, '\n', (size_t)(end - p));
-        if (!eol)
-            break;
-        const char *colon = memchr(p, ':', (size_t)(eol - p));
-        if (colon) {
-            weir_slice_t name = weir_slice(p, (size_t)(colon - p));
-            const char *v = colon + 1, *ve = eol;
-            while (v < ve && (*v == ' ' || *v == '\t'))
-                v++;
-            while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t'))
-                ve--;
-            if (!weir_h1_is_hop_by_hop(name) && !weir_slice_ieq_cstr(name, "content-length") &&
-                !weir_slice_ieq_cstr(name, "transfer-encoding"))
-                nv_add(&l, name, weir_slice(v, (size_t)(ve - v)));
-        }
-        p = eol + 1;
-    }
+    static __thread weir_nvlist_t l;
+    weir_nv_reset(&l);
+    weir_nv_add_lines(&l, weir_buf_head(&st->trailers), weir_buf_len(&st->trailers));
     nghttp2_submit_trailer(st->h2->s, st->id, l.nv, l.n);
 }
 

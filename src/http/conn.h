@@ -100,6 +100,7 @@ struct weir_req {
     const weir_service_rt_t *service;
     int server; /* snapshot server id, -1 none */
     weir_upconn_t *up;
+    struct weir_h2up_stream *ups; /* when the request goes as an HTTP/2 stream */
 
     weir_h1_request_t h1;
     weir_header_t headers[WEIR_H1_MAX_HEADERS];
@@ -128,6 +129,7 @@ struct weir_req {
     uint8_t retried : 1, resp_started : 1, resp_head_sent : 1, reqbody_sent_some : 1,
         upgrade : 1, head_method : 1, idempotent : 1, sent_continue : 1, close_after : 1,
         up_req_done : 1, internal_done : 1, head_consumed : 1;
+    uint8_t replays; /* times sent again after a backend refused or lost it */
     struct weir_req *next_free;
 };
 

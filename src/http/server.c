@@ -350,7 +350,7 @@ void weir_req_finish(weir_req_t *r, int ok)
     weir_conn_t *c = r->conn;
     if (r->h2s) {
         weir_accesslog_write(r);
-        if (r->up)
+        if (r->up || r->ups)
             weir_proxy_abort(r);
         weir_h2_finish(r, ok);
         return;
@@ -359,7 +359,7 @@ void weir_req_finish(weir_req_t *r, int ok)
     weir_accesslog_write(r);
     int keep = ok && c->keep_alive && !r->close_after && request_body_done(r) &&
                !c->worker->draining && !c->rd_eof && r->h1.keep_alive;
-    if (r->up)
+    if (r->up || r->ups)
         weir_proxy_abort(r);
     if (!r->head_consumed && r->h1.head_len)
         weir_buf_consume(&c->in, r->h1.head_len);
@@ -455,7 +455,7 @@ void weir_conn_flush_generated(weir_req_t *r)
 void weir_req_error(weir_req_t *r, int status)
 {
     weir_conn_t *c = r->conn;
-    if (r->up)
+    if (r->up || r->ups)
         weir_proxy_abort(r);
     weir_buf_consume(&r->out, weir_buf_len(&r->out));
     /* Close after errors that leave the request body unread or the framing
@@ -925,7 +925,7 @@ static void conn_close(weir_conn_t *c)
     if (c->req) {
         weir_req_t *r = c->req;
         c->req = NULL;
-        if (r->up)
+        if (r->up || r->ups)
             weir_proxy_abort(r);
         if (!r->internal_done && r->status == 0 && r->h1.method.len) {
             r->status = 499; /* client closed before the response; as nginx logs it */

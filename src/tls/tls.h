@@ -76,9 +76,9 @@ int weir_tls_session_new(const weir_tls_ctx_t *ctx, int opt, const weir_tls_cert
  * transport's serverName, else host (no SNI for an IP address);
  * insecureSkipVerify skips verification; rootCAs (else the system's trust
  * store) and the client certificate come from the transport. ALPN offers
- * http/1.1. Returns 0 and *out, or -1. */
+ * h2 then http/1.1 (offer_h2), or http/1.1 alone. Returns 0 and *out, or -1. */
 int weir_tls_client_session_new(const weir_tls_ctx_t *ctx, int transport, const char *host,
-                                gnutls_session_t *out);
+                                bool offer_h2, gnutls_session_t *out);
 
 /* ---- per-connection record layer (tls_io.c) ----
  *

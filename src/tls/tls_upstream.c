@@ -114,7 +114,7 @@ static bool is_ip(const char *name)
 }
 
 int weir_tls_client_session_new(const weir_tls_ctx_t *ctx, int transport, const char *host,
-                                gnutls_session_t *out)
+                                bool offer_h2, gnutls_session_t *out)
 {
     if (transport < 0 || (size_t)transport >= ctx->num_up || !ctx->up[transport].cred) return -1;
     const tls_upstream_t *u = &ctx->up[transport];
@@ -123,11 +123,12 @@ int weir_tls_client_session_new(const weir_tls_ctx_t *ctx, int transport, const 
     gnutls_session_t s;
     if (gnutls_init(&s, GNUTLS_CLIENT | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL) < 0) return -1;
     const char *name = u->server_name ? u->server_name : host;
-    static const gnutls_datum_t http11 = {(unsigned char *)"http/1.1", 8};
+    static const gnutls_datum_t protos[] = {{(unsigned char *)"h2", 2},
+                                             {(unsigned char *)"http/1.1", 8}};
     if (gnutls_priority_set(s, client_prio) < 0 ||
         gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, u->cred) < 0 ||
         (!is_ip(name) && gnutls_server_name_set(s, GNUTLS_NAME_DNS, name, strlen(name)) < 0) ||
-        gnutls_alpn_set_protocols(s, &http11, 1, 0) < 0) {
+        gnutls_alpn_set_protocols(s, offer_h2 ? protos : protos + 1, offer_h2 ? 2 : 1, 0) < 0) {
         gnutls_deinit(s);
         return -1;
     }

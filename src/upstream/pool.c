@@ -1,4 +1,5 @@
 /* Per-worker upstream pools and load balancing. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,10 +115,37 @@ void weir_pools_free(weir_worker_t *w)
             weir_buf_release(&u->in);
             free(u);
         }
+        weir_h2up_pool_free(p);
         free(p->key);
         free(p);
     }
     free(w->pool_tab);
     w->pool_tab = NULL;
     w->pool_cap = w->pool_count = 0;
+}
+
+/* Counts of backend connections closed for a missing PING ACK, per server
+ * URL, for the whole process (rare events: a list under a mutex). */
+struct ping_count {
+    struct ping_count *next;
+    unsigned long n;
+    char url[];
+};
+static struct ping_count *ping_counts;
+static pthread_mutex_t ping_lock = PTHREAD_MUTEX_INITIALIZER;
+
+unsigned long weir_up_count_ping_close(const char *url)
+{
+    pthread_mutex_lock(&ping_lock);
+    struct ping_count *pc = ping_counts;
+    while (pc && strcmp(pc->url, url) != 0)
+        pc = pc->next;
+    if (!pc && (pc = calloc(1, sizeof *pc + strlen(url) + 1))) {
+        strcpy(pc->url, url);
+        pc->next = ping_counts;
+        ping_counts = pc;
+    }
+    unsigned long n = pc ? ++pc->n : 0;
+    pthread_mutex_unlock(&ping_lock);
+    return n;
 }

@@ -22,7 +22,7 @@ static void pump(weir_req_t *r);
 static void up_on_io(weir_io_t *io, unsigned events);
 static void up_close(weir_upconn_t *u);
 
-static const weir_forwarding_timeouts_t *timeouts_of(const weir_req_t *r)
+const weir_forwarding_timeouts_t *weir_timeouts_of(const weir_req_t *r)
 {
     static const weir_forwarding_timeouts_t defaults = {30000, 0, 90000, 0, 15000};
     const weir_service_rt_t *s = r->view->snap->server_service[r->server];
@@ -65,6 +65,17 @@ static void up_close(weir_upconn_t *u)
     weir_loop_defer(w->loop, up_free, u);
 }
 
+void weir_up_detach(weir_upconn_t *u)
+{
+    weir_worker_t *w = u->pool->worker;
+    u->closed = 1;
+    u->pool->num_total--;
+    weir_timer_stop(&u->timer);
+    weir_loop_del(w->loop, &u->io);
+    weir_buf_release(&u->in);
+    weir_loop_defer(w->loop, up_free, u);
+}
+
 static void idle_timeout(weir_timer_t *t)
 {
     up_close((weir_upconn_t *)((char *)t - offsetof(weir_upconn_t, timer)));
@@ -94,12 +105,16 @@ static void up_release(weir_req_t *r, int reusable)
         u->next->prev = u;
     u->pool->idle = u;
     u->pool->num_idle++;
-    int64_t ms = timeouts_of(r)->idle_conn_timeout_ms;
+    int64_t ms = weir_timeouts_of(r)->idle_conn_timeout_ms;
     weir_timer_set(u->pool->worker->loop, &u->timer, ms > 0 ? ms : -1, idle_timeout);
 }
 
 void weir_proxy_abort(weir_req_t *r)
 {
+    if (r->ups) {
+        weir_h2up_abort(r);
+        return;
+    }
     if (!r->up)
         return;
     weir_upconn_t *u = r->up;
@@ -112,19 +127,26 @@ void weir_proxy_abort(weir_req_t *r)
 
 static void req_timeout(weir_timer_t *t);
 
-static weir_upconn_t *dial(weir_req_t *r, weir_pool_t *pool)
+int weir_up_connect(const weir_server_cfg_t *srv)
 {
-    const weir_server_cfg_t *srv = r->view->snap->servers[r->server];
     int fd = socket(srv->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
-        return NULL;
+        return -1;
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (connect(fd, (const struct sockaddr *)&srv->addr, srv->addrlen) < 0 &&
         errno != EINPROGRESS) {
         close(fd);
-        return NULL;
+        return -1;
     }
+    return fd;
+}
+
+static weir_upconn_t *dial(weir_req_t *r, weir_pool_t *pool)
+{
+    int fd = weir_up_connect(r->view->snap->servers[r->server]);
+    if (fd < 0)
+        return NULL;
     weir_upconn_t *u = calloc(1, sizeof *u);
     if (!u) {
         close(fd);
@@ -142,7 +164,7 @@ static weir_upconn_t *dial(weir_req_t *r, weir_pool_t *pool)
         free(u);
         return NULL;
     }
-    int64_t ms = timeouts_of(r)->dial_timeout_ms;
+    int64_t ms = weir_timeouts_of(r)->dial_timeout_ms;
     weir_timer_set(pool->worker->loop, &u->timer, ms > 0 ? ms : -1, req_timeout);
     return u;
 }
@@ -338,7 +360,7 @@ static void arm_response_timer(weir_req_t *r)
 {
     r->up_req_done = 1;
     weir_req_request_sent(r);
-    int64_t ms = timeouts_of(r)->response_header_timeout_ms;
+    int64_t ms = weir_timeouts_of(r)->response_header_timeout_ms;
     if (!r->resp_started && ms > 0)
         weir_timer_set(r->conn->worker->loop, &r->up->timer, ms, req_timeout);
     else if (!r->resp_started)
@@ -686,7 +708,10 @@ static void pump(weir_req_t *r)
 
 void weir_proxy_resume(weir_req_t *r)
 {
-    pump(r);
+    if (r->ups)
+        weir_h2up_resume(r);
+    else
+        pump(r);
 }
 
 /* Drives the TLS handshake with an https:// server (the dial timer still
@@ -712,10 +737,29 @@ static void handshake(weir_upconn_t *u)
     u->wr_ready = !u->tls->wr_full;
     u->rd_ready = 1;
     weir_timer_stop(&u->timer);
-    if (r)
-        pump(r);
-    else
+    if (!r) {
         up_close(u);
+        return;
+    }
+    if (u->offered_h2) {
+        /* The server's answer holds for the pool's next requests. */
+        bool h2 = weir_slice_eq(weir_tls_io_alpn(u->tls), WEIR_SLICE_LIT("h2"));
+        u->pool->proto = h2 ? POOL_PROTO_H2 : POOL_PROTO_H1;
+        if (h2) {
+            if (weir_h2up_adopt(u) < 0) {
+                weir_proxy_abort(r);
+                weir_req_error(r, 502);
+            }
+            return;
+        }
+    }
+    pump(r);
+}
+
+static bool transport_disables_h2(const weir_req_t *r)
+{
+    const weir_service_rt_t *svc = r->view->snap->server_service[r->server];
+    return svc->transport && svc->transport->disable_http2;
 }
 
 static void connected(weir_upconn_t *u)
@@ -736,8 +780,9 @@ static void connected(weir_upconn_t *u)
         weir_tls_ctx_t *ctx = r->view->snap->tls;
         int ti = r->view->snap->server_service[r->server]->cfg->transport_index;
         gnutls_session_t s;
+        u->offered_h2 = !r->upgrade && !transport_disables_h2(r);
         u->tls = ctx ? calloc(1, sizeof *u->tls) : NULL;
-        if (!u->tls || weir_tls_client_session_new(ctx, ti, srv->host, &s) < 0) {
+        if (!u->tls || weir_tls_client_session_new(ctx, ti, srv->host, u->offered_h2, &s) < 0) {
             free(u->tls);
             u->tls = NULL;
             upstream_failed(r, 502);
@@ -829,11 +874,29 @@ void weir_proxy_start(weir_req_t *r)
             weir_buf_consume(&r->out, (size_t)w);
         r->sent_continue = 1;
     }
-    if (attach_conn(r, 0) < 0) {
+    if (weir_proxy_redispatch(r) < 0)
         weir_req_error(r, 502);
-        return;
-    }
+}
+
+/* HTTP/2 for h2c:// servers and for https:// ones that chose h2 by ALPN
+ * (unless the transport disables it); HTTP/1.1 for the others and for
+ * every upgrade (WebSocket). */
+int weir_proxy_redispatch(weir_req_t *r)
+{
+    weir_pool_t *pool = weir_pool_of(r->view, r->server);
+    if (!pool)
+        return -1;
+    const weir_server_cfg_t *srv = r->view->snap->servers[r->server];
+    bool h2 = !r->upgrade &&
+              (srv->scheme == WEIR_SCHEME_H2C ||
+               (srv->scheme == WEIR_SCHEME_HTTPS && pool->proto == POOL_PROTO_H2 &&
+                !transport_disables_h2(r)));
+    if (h2)
+        return weir_h2up_start(r, pool);
+    if (attach_conn(r, 0) < 0)
+        return -1;
     if (r->up->state != UP_CONNECTING)
         r->up->reused = 1;
     pump(r);
+    return 0;
 }
