@@ -105,7 +105,7 @@ typedef struct {
     int64_t dial_timeout_ms;            /* 30000 */
     int64_t response_header_timeout_ms; /* 0 = none */
     int64_t idle_conn_timeout_ms;       /* 90000 */
-    int64_t read_idle_timeout_ms;       /* 0 = off (HTTP/2 backends, later issue) */
+    int64_t read_idle_timeout_ms;       /* 0 = off: no PING health check on HTTP/2 backends */
     int64_t ping_timeout_ms;            /* 15000 */
 } weir_forwarding_timeouts_t;
 
@@ -121,7 +121,7 @@ typedef struct {
     size_t num_root_cas;
     char *client_cert_file; /* certificates[0]: the client certificate offered */
     char *client_key_file;
-    int disable_http2;      /* disableHTTP2 (HTTP/2 to backends is not offered yet) */
+    int disable_http2;      /* disableHTTP2: ALPN offers http/1.1 only */
     weir_pos_t root_cas_pos;
     weir_pos_t client_cert_pos;
 } weir_servers_transport_cfg_t;
