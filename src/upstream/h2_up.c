@@ -64,7 +64,7 @@ struct weir_h2up {
     weir_forwarding_timeouts_t to;  /* of the latest request */
     uint8_t state;
     uint8_t rd_ready : 1, wr_ready : 1, goaway : 1, dead : 1, ping_out : 1, scheduled : 1,
-        settings_seen : 1, busy : 1;
+        settings_seen : 1, fallback : 1;
 };
 
 struct weir_h2up_stream {
@@ -86,7 +86,7 @@ struct weir_h2up_stream {
     uint8_t head_ready : 1, end : 1, closed : 1, in_dirty : 1, deferred : 1, body_taken : 1,
         sent_all : 1, sent_noted : 1;
     uint8_t chunked_out : 1, counted : 1, headers_sent : 1, failed : 1, refused : 1,
-        bad_body : 1, has_cl : 1;
+        bad_body : 1, has_cl : 1, no_replay : 1;
 };
 
 static void schedule(weir_h2up_t *c);
@@ -189,7 +189,7 @@ static void stream_failed(weir_h2up_stream_t *st, int status)
         weir_req_error(r, 400);
         return;
     }
-    if (safe && body_untouched && r->replays < MAX_REPLAYS) {
+    if (safe && body_untouched && !st->no_replay && r->replays < MAX_REPLAYS) {
         r->replays++;
         r->up_req_done = 0;
         if (weir_proxy_redispatch(r) == 0)
@@ -941,7 +941,9 @@ static void conn_fail(weir_h2up_t *c, const char *why)
             if (!st->r)
                 continue;
         }
-        if (!st->headers_sent)
+        if (c->state != H2UP_READY && !c->fallback)
+            st->no_replay = 1; /* the backend cannot be reached: 502 at once */
+        else if (!st->headers_sent)
             st->refused = 1; /* never reached the backend */
         stream_failed(st, 502);
     }
@@ -1059,6 +1061,7 @@ static void handshake(weir_h2up_t *c)
     if (!weir_slice_eq(alpn, WEIR_SLICE_LIT("h2"))) {
         /* The server no longer speaks h2: its requests go over HTTP/1.1. */
         c->pool->proto = POOL_PROTO_H1;
+        c->fallback = 1;
         conn_fail(c, "ALPN did not choose h2");
         return;
     }
