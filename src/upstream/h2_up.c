@@ -1212,8 +1212,14 @@ int weir_h2up_start(weir_req_t *r, weir_pool_t *pool)
     for (; c; c = c->next)
         if (!c->dead && !c->goaway && c->nstreams < stream_limit(c))
             break;
-    if (!c && !(c = dial(r, pool)))
-        return -1;
+    if (!c) {
+        if (pool->h2 && weir_log_enabled(WEIR_LOG_LVL_DEBUG))
+            for (weir_h2up_t *o = pool->h2; o; o = o->next)
+                weir_debug("backend HTTP/2 connection full or closing: %u/%u streams%s%s", o->nstreams,
+                           stream_limit(o), o->goaway ? ", GOAWAY" : "", o->dead ? ", dead" : "");
+        if (!(c = dial(r, pool)))
+            return -1;
+    }
     return attach(r, c);
 }
 
