@@ -39,7 +39,8 @@
 #define WBUF_FILL (64 * 1024)          /* frame bytes gathered before a write */
 #define READ_ROUNDS 16                 /* reads per readiness event (fairness) */
 #define MAX_RESP_FIELDS_BYTES (64 * 1024)
-#define MAX_REPLAYS 3
+#define MAX_REPLAYS 3          /* requests lost with a connection (idempotent, no response byte) */
+#define MAX_REFUSED_REPLAYS 10 /* requests the backend did not process */
 #define STREAMS_BEFORE_SETTINGS 100 /* nghttp2's limit until the first SETTINGS */
 
 enum { H2UP_CONNECTING, H2UP_HANDSHAKE, H2UP_READY };
@@ -189,12 +190,15 @@ static void stream_failed(weir_h2up_stream_t *st, int status)
         weir_req_error(r, 400);
         return;
     }
-    if (safe && body_untouched && !st->no_replay && r->replays < MAX_REPLAYS) {
+    int limit = st->refused ? MAX_REFUSED_REPLAYS : MAX_REPLAYS;
+    if (safe && body_untouched && !st->no_replay && r->replays < limit) {
         r->replays++;
         r->up_req_done = 0;
         if (weir_proxy_redispatch(r) == 0)
             return;
     }
+    weir_debug("backend HTTP/2 stream failed: %d (refused %d, replays %d, response bytes %d)",
+               status, st->refused, r->replays, got_bytes);
     weir_req_error(r, status);
 }
 
@@ -1117,14 +1121,16 @@ static void conn_on_io(weir_io_t *io, unsigned events)
     default:
         break;
     }
-    if (events & WEIR_EV_ERR) {
-        conn_fail(c, "connection error");
-        return;
-    }
+    if (events & (WEIR_EV_ERR | WEIR_EV_HUP))
+        c->rd_ready = 1; /* what came before a reset (a GOAWAY) is still read first */
     bool pinged = c->ping_out;
     conn_read(c);
     if (c->dead)
         return;
+    if (events & WEIR_EV_ERR) {
+        conn_fail(c, "connection error");
+        return;
+    }
     if (pinged && !c->ping_out)
         health_rearm(c);
     flush(c);
