@@ -40,7 +40,8 @@
 #define READ_ROUNDS 16                 /* reads per readiness event (fairness) */
 #define MAX_RESP_FIELDS_BYTES (64 * 1024)
 #define MAX_REPLAYS 3          /* requests lost with a connection (idempotent, no response byte) */
-#define MAX_REFUSED_REPLAYS 10 /* requests the backend did not process */
+#define MAX_REFUSED_REPLAYS 100 /* requests the backend did not process (each round
+                                   * trip makes progress: a backend takes at least one) */
 #define STREAMS_BEFORE_SETTINGS 100 /* nghttp2's limit until the first SETTINGS */
 
 enum { H2UP_CONNECTING, H2UP_HANDSHAKE, H2UP_READY };
@@ -95,6 +96,7 @@ static void conn_fail(weir_h2up_t *c, const char *why);
 static void stream_pump(weir_h2up_stream_t *st);
 static void conn_on_io(weir_io_t *io, unsigned events);
 static void idle_timeout(weir_timer_t *t);
+static void conn_read(weir_h2up_t *c);
 
 /* ---- streams ---- */
 
@@ -757,6 +759,10 @@ static void flush(weir_h2up_t *c)
         while (weir_buf_len(&c->wbuf) && c->wr_ready) {
             ssize_t w = conn_write(c, weir_buf_head(&c->wbuf), weir_buf_len(&c->wbuf));
             if (w < 0) {
+                /* The backend may have said GOAWAY before it reset: read
+                 * that first, so the streams it refused are replayed. */
+                c->rd_ready = 1;
+                conn_read(c);
                 conn_fail(c, "write error");
                 return;
             }
