@@ -91,6 +91,7 @@ static inline int weir_body_done(const weir_body_t *b)
 int weir_body_accept(weir_body_t *b, const char *p, size_t n);
 
 #define WEIR_MAX_RESP_HEADERS 128
+#define WEIR_REPLAY_BODY_MAX (64 * 1024)
 
 struct weir_req {
     weir_conn_t *conn;
@@ -130,6 +131,10 @@ struct weir_req {
         upgrade : 1, head_method : 1, idempotent : 1, sent_continue : 1, close_after : 1,
         up_req_done : 1, internal_done : 1, head_consumed : 1;
     uint8_t replays; /* times sent again after a backend refused or lost it */
+    /* Request body bytes already sent on an HTTP/2 backend stream, kept
+     * (up to WEIR_REPLAY_BODY_MAX) so a refused stream can be replayed. */
+    weir_buf_t sent_body;
+    uint8_t sent_body_over : 1; /* more was sent than kept: no replay */
     struct weir_req *next_free;
 };
 

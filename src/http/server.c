@@ -57,6 +57,7 @@ void weir_req_free(weir_req_t *r)
     weir_buf_release(&r->out);
     weir_buf_release(&r->uphead);
     weir_buf_release(&r->trailers);
+    weir_buf_release(&r->sent_body);
     free(r->meta);
     r->meta = NULL;
     if (r->view)

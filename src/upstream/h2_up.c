@@ -80,6 +80,7 @@ struct weir_h2up_stream {
     weir_buf_t trl;  /* trailer section for a chunked HTTP/1.1 client */
     weir_buf_t req_trailers; /* trailer section of a chunked request body */
     uint64_t unconsumed;     /* DATA bytes not yet given back to the windows */
+    size_t resent;           /* bytes of r->sent_body sent again (a replay) */
     uint64_t content_length;
     weir_timer_t timer; /* responseHeaderTimeout */
     weir_h2up_stream_t *next, *prev, *dirty_next;
@@ -181,7 +182,8 @@ static void stream_failed(weir_h2up_stream_t *st, int status)
 {
     weir_req_t *r = st->r;
     bool got_bytes = st->head_ready || st->nfields || weir_buf_len(&st->in);
-    bool body_untouched = r->reqbody.kind == WEIR_BODY_NONE || !st->body_taken;
+    bool body_untouched = r->reqbody.kind == WEIR_BODY_NONE || !st->body_taken ||
+                          !r->sent_body_over; /* all that was sent is kept */
     bool safe = st->refused || (r->idempotent && !got_bytes);
     detach(st, NGHTTP2_CANCEL);
     if (r->resp_started) {
@@ -206,6 +208,19 @@ static void stream_failed(weir_h2up_stream_t *st, int status)
 
 /* ---- the request: head and body ---- */
 
+/* Keeps sent body bytes while the whole body so far fits, so a refused
+ * stream can be sent again. */
+static void keep_for_replay(weir_req_t *r, const uint8_t *p, size_t n)
+{
+    if (r->sent_body_over)
+        return;
+    if (weir_buf_len(&r->sent_body) + n > WEIR_REPLAY_BODY_MAX ||
+        weir_buf_append(&r->sent_body, p, n) < 0) {
+        r->sent_body_over = 1;
+        weir_buf_release(&r->sent_body);
+    }
+}
+
 static ssize_t read_req_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t length,
                              uint32_t *flags, nghttp2_data_source *src, void *ud)
 {
@@ -219,6 +234,13 @@ static ssize_t read_req_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_
     weir_buf_t *in = weir_req_body_src(r);
     weir_body_t *b = &r->reqbody;
     size_t n = 0;
+    /* A replay first sends again what the refused stream had sent. */
+    size_t kept = weir_buf_len(&r->sent_body);
+    if (st->resent < kept) {
+        n = kept - st->resent < length ? kept - st->resent : length;
+        memcpy(buf, weir_buf_head(&r->sent_body) + st->resent, n);
+        st->resent += n;
+    }
     while (n < length) {
         if (b->pre) {
             weir_buf_consume(in, b->pre);
@@ -227,6 +249,8 @@ static ssize_t read_req_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_
         if (b->len) {
             size_t k = b->len < length - n ? b->len : length - n;
             memcpy(buf + n, weir_buf_head(in), k);
+            keep_for_replay(r, buf + n, k);
+            st->resent += r->sent_body_over ? 0 : k;
             weir_buf_consume(in, k);
             b->len -= k;
             n += k;
@@ -249,7 +273,7 @@ static ssize_t read_req_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_
         if (a == 0)
             break;
     }
-    if (weir_body_done(b)) {
+    if (weir_body_done(b) && st->resent >= weir_buf_len(&r->sent_body)) {
         *flags |= NGHTTP2_DATA_FLAG_EOF;
         if (weir_buf_len(&st->req_trailers)) {
             static __thread weir_nvlist_t l;
@@ -327,7 +351,8 @@ static int submit_request(weir_h2up_stream_t *st)
         }
         q = e + 1;
     }
-    bool body = r->reqbody.kind != WEIR_BODY_NONE && !weir_body_done(&r->reqbody);
+    bool body = r->reqbody.kind != WEIR_BODY_NONE &&
+                (!weir_body_done(&r->reqbody) || weir_buf_len(&r->sent_body));
     if (r->reqbody.kind == WEIR_BODY_CHUNKED) {
         r->reqbody.decode = 1; /* HTTP/2 frames the body itself */
         r->reqbody.trailers = &st->req_trailers;
@@ -446,8 +471,13 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *u
     weir_h2up_t *c = ud;
     switch (frame->hd.type) {
     case NGHTTP2_SETTINGS:
-        if (!(frame->hd.flags & NGHTTP2_FLAG_ACK))
+        if (!(frame->hd.flags & NGHTTP2_FLAG_ACK)) {
             c->settings_seen = 1;
+            /* New connections to this backend assume it until their own
+             * SETTINGS arrive. */
+            c->pool->h2_max_streams =
+                nghttp2_session_get_remote_settings(s, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+        }
         return 0;
     case NGHTTP2_GOAWAY:
         c->goaway = 1; /* no new stream here; refused ones are replayed */
@@ -1146,10 +1176,12 @@ static void conn_on_io(weir_io_t *io, unsigned events)
 
 static uint32_t stream_limit(const weir_h2up_t *c)
 {
-    uint32_t n = nghttp2_session_get_remote_settings(c->s, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
-    if (!c->settings_seen && n > STREAMS_BEFORE_SETTINGS)
-        n = STREAMS_BEFORE_SETTINGS;
-    return n;
+    if (c->settings_seen)
+        return nghttp2_session_get_remote_settings(c->s, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+    /* Before the backend's SETTINGS: what it said last time, at most 100
+     * (nghttp2's own limit until then). */
+    uint32_t n = c->pool->h2_max_streams;
+    return n && n < STREAMS_BEFORE_SETTINGS ? n : STREAMS_BEFORE_SETTINGS;
 }
 
 static weir_h2up_t *dial(weir_req_t *r, weir_pool_t *pool)
@@ -1233,6 +1265,14 @@ int weir_h2up_start(weir_req_t *r, weir_pool_t *pool)
             return -1;
     }
     return attach(r, c);
+}
+
+bool weir_h2up_pool_has_room(const weir_pool_t *pool)
+{
+    for (const weir_h2up_t *c = pool->h2; c; c = c->next)
+        if (c->state == H2UP_READY && !c->dead && !c->goaway && c->nstreams < stream_limit(c))
+            return true;
+    return false;
 }
 
 int weir_h2up_adopt(weir_upconn_t *u)

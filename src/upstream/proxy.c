@@ -745,6 +745,18 @@ static void handshake(weir_upconn_t *u)
         /* The server's answer holds for the pool's next requests. */
         bool h2 = weir_slice_eq(weir_tls_io_alpn(u->tls), WEIR_SLICE_LIT("h2"));
         u->pool->proto = h2 ? POOL_PROTO_H2 : POOL_PROTO_H1;
+        if (h2 && weir_h2up_pool_has_room(u->pool)) {
+            /* A concurrent handshake already gave the pool an HTTP/2
+             * connection with room: use it and close this one (Go's
+             * transport does the same with concurrent dials). */
+            weir_pool_t *pool = u->pool;
+            u->req = NULL;
+            r->up = NULL;
+            up_close(u);
+            if (weir_h2up_start(r, pool) < 0)
+                weir_req_error(r, 502);
+            return;
+        }
         if (h2) {
             if (weir_h2up_adopt(u) < 0) {
                 weir_proxy_abort(r);

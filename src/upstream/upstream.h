@@ -33,6 +33,7 @@ struct weir_pool {
     int num_total;
     struct weir_h2up *h2; /* HTTP/2 connections (h2c://, or https:// that chose h2) */
     uint8_t proto;        /* POOL_PROTO_* (https:// servers) */
+    uint32_t h2_max_streams; /* the backend's last SETTINGS_MAX_CONCURRENT_STREAMS (0: none yet) */
 };
 
 /* Picks a server of service s by smooth weighted round-robin (weighted
@@ -62,6 +63,8 @@ int weir_h2up_start(weir_req_t *r, weir_pool_t *pool);
 /* Takes over an https:// connection whose handshake chose h2, with its
  * request as the first stream. Returns 0, or -1 (u is untouched). */
 int weir_h2up_adopt(weir_upconn_t *u);
+/* True when one of pool's HTTP/2 connections is up and can take a stream. */
+bool weir_h2up_pool_has_room(const weir_pool_t *pool);
 void weir_h2up_resume(weir_req_t *r);
 void weir_h2up_abort(weir_req_t *r);
 /* Closes every HTTP/2 connection of a pool (worker shutdown). */
