@@ -572,8 +572,6 @@ try:
     out = subprocess.run(["ss", "-Htn", "state", "established", "( dport = :18443 )"],
                          capture_output=True, text=True, check=True).stdout.split()
     sport = out[2].rsplit(":", 1)[1]
-    for rule in ([f"tcp sport {sport} drop"], [f"tcp dport {sport} drop"]):
-        pass
     subprocess.run(["nft", "add", "table", "inet", "bh"], check=True)
     subprocess.run(["nft", "add", "chain", "inet", "bh", "out",
                     "{ type filter hook output priority 0; }"], check=True)
