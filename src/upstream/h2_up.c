@@ -66,7 +66,7 @@ struct weir_h2up {
     weir_forwarding_timeouts_t to;  /* of the latest request */
     uint8_t state;
     uint8_t rd_ready : 1, wr_ready : 1, goaway : 1, dead : 1, ping_out : 1, scheduled : 1,
-        settings_seen : 1, fallback : 1;
+        settings_seen : 1, fallback : 1, closing : 1;
 };
 
 struct weir_h2up_stream {
@@ -98,6 +98,7 @@ static void stream_pump(weir_h2up_stream_t *st);
 static void conn_on_io(weir_io_t *io, unsigned events);
 static void idle_timeout(weir_timer_t *t);
 static void conn_read(weir_h2up_t *c);
+static void conn_free(void *arg);
 
 /* ---- streams ---- */
 
@@ -153,6 +154,14 @@ static void detach(weir_h2up_stream_t *st, uint32_t code)
         st->r->ups = NULL;
     st->r = NULL;
     weir_timer_stop(&st->timer);
+    if (c->dead && !c->closing) {
+        /* The last bytes of a complete response reached the client after
+         * its connection was gone: the stream was all that kept c. */
+        stream_free(st);
+        if (!c->streams)
+            weir_loop_defer(c->loop, conn_free, c);
+        return;
+    }
     if (!c->dead) {
         if (st->id > 0 && !st->closed)
             nghttp2_submit_rst_stream(c->s, NGHTTP2_FLAG_NONE, st->id, code);
@@ -630,7 +639,7 @@ static int start_response(weir_h2up_stream_t *st)
 static void give_back(weir_h2up_stream_t *st)
 {
     size_t buffered = weir_buf_len(&st->in);
-    if (!st->unconsumed || buffered > STREAM_WINDOW / 2)
+    if (!st->unconsumed || buffered > STREAM_WINDOW / 2 || st->c->dead)
         return;
     uint64_t n = st->unconsumed > buffered ? st->unconsumed - buffered : 0;
     if (!n)
@@ -705,7 +714,7 @@ static void stream_pump(weir_h2up_stream_t *st)
         stream_failed(st, 502);
         return;
     }
-    if (st->deferred) {
+    if (st->deferred && !c->dead) {
         /* The body provider ran dry: ask the client for more. */
         weir_buf_t *src = weir_req_body_src(r);
         if (!weir_buf_len(src))
@@ -968,18 +977,21 @@ static void conn_fail(weir_h2up_t *c, const char *why)
     weir_loop_del(c->loop, &c->io);
     close(c->io.fd);
     weir_buf_release(&c->wbuf);
-    /* The requests go elsewhere (or get their error) now; the streams are
-     * freed with the session, after. */
-    weir_h2up_stream_t *list = c->streams;
+    /* The requests go elsewhere (or get their error) now. A stream whose
+     * response is complete keeps its bytes until the client has taken
+     * them (it keeps c allocated meanwhile); the others are freed. */
     c->dirty = NULL;
-    for (weir_h2up_stream_t *st = list; st; st = st->next) {
+    c->closing = 1;
+    for (weir_h2up_stream_t *st = c->streams; st; st = st->next) {
         st->in_dirty = 0;
         if (!st->r)
             continue;
-        if (st->end && !weir_buf_len(&st->in)) {
-            stream_pump(st); /* complete: it only has to finish */
-            if (!st->r)
-                continue;
+        if (st->end) {
+            stream_pump(st);
+            if (st->r)
+                weir_debug("backend connection gone, %zu response bytes kept for the client",
+                           weir_buf_len(&st->in));
+            continue;
         }
         if (c->state != H2UP_READY && !c->fallback)
             st->no_replay = 1; /* the backend cannot be reached: 502 at once */
@@ -987,11 +999,16 @@ static void conn_fail(weir_h2up_t *c, const char *why)
             st->refused = 1; /* never reached the backend */
         stream_failed(st, 502);
     }
-    while (c->streams)
-        stream_free(c->streams);
+    c->closing = 0;
+    for (weir_h2up_stream_t *st = c->streams, *next; st; st = next) {
+        next = st->next;
+        if (!st->r)
+            stream_free(st);
+    }
     nghttp2_session_del(c->s);
     c->s = NULL;
-    weir_loop_defer(c->loop, conn_free, c);
+    if (!c->streams)
+        weir_loop_defer(c->loop, conn_free, c);
 }
 
 static void idle_timeout(weir_timer_t *t)
@@ -1299,7 +1316,7 @@ int weir_h2up_adopt(weir_upconn_t *u)
 void weir_h2up_resume(weir_req_t *r)
 {
     weir_h2up_stream_t *st = r->ups;
-    if (st && !st->c->dead)
+    if (st && (!st->c->dead || st->end))
         stream_pump(st);
 }
 

@@ -18,6 +18,8 @@ import time
 import h2.config
 import h2.connection
 import h2.events
+import h2.exceptions
+import h2.settings
 import pytest
 
 from conftest import WEIR_BIN, pick_free_port, wait_for_port
@@ -623,3 +625,45 @@ def test_black_hole_by_nftables_in_a_network_namespace(tmp_path):
             assert marker not in log, log
     finally:
         subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+def test_complete_response_survives_the_backend_closing(weir, h2origin):
+    """The backend sends a whole response, then GOAWAY and closes, while the
+    client has not taken it yet (an HTTP/2 client with a 1000-byte stream
+    window that it keeps closed): weir keeps the rest and the client still
+    gets every byte once it opens its window."""
+    o = h2origin(goaway_after=1)
+    w, port = start_weir(weir, [f"h2c://127.0.0.1:{o.port}"], static="log: {level: DEBUG}\n")
+    size = 200000
+    s, c = h2_client(port)
+    c.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 1000})
+    sid = c.get_next_available_stream_id()
+    c.send_headers(sid, [(":method", "GET"), (":scheme", "http"), (":authority", "x"),
+                         (":path", f"/size/{size}")], end_stream=True)
+    s.sendall(c.data_to_send())
+    deadline = time.monotonic() + 10 * SLOW
+    while (o.goaways == 0 or established_to(o.port)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert o.goaways == 1 and established_to(o.port) == 0, "the backend did not finish"
+    body = b""
+    ended = False
+    while not ended:
+        data = s.recv(65536)
+        assert data, f"closed after {len(body)} body bytes"
+        for ev in c.receive_data(data):
+            if isinstance(ev, h2.events.DataReceived):
+                body += ev.data
+                c.acknowledge_received_data(ev.flow_controlled_length, sid)
+                try:
+                    c.increment_flow_control_window(ev.flow_controlled_length, sid)
+                except h2.exceptions.StreamClosedError:
+                    pass  # its last DATA came in this same read
+            elif isinstance(ev, h2.events.StreamReset):
+                pytest.fail(f"stream reset after {len(body)} body bytes")
+            elif isinstance(ev, h2.events.StreamEnded):
+                ended = True
+        s.sendall(c.data_to_send())
+    assert hashlib.sha256(body).hexdigest() == pattern_sha256(size)
+    s.close()
+    assert get(port, "/size/10").status == 200
+    assert "response bytes kept for the client" in w.output(), w.logs_tail()
