@@ -66,7 +66,7 @@ struct weir_h2up {
     weir_forwarding_timeouts_t to;  /* of the latest request */
     uint8_t state;
     uint8_t rd_ready : 1, wr_ready : 1, goaway : 1, dead : 1, ping_out : 1, scheduled : 1,
-        settings_seen : 1, fallback : 1, closing : 1;
+        settings_seen : 1, fallback : 1, closing : 1, hup : 1;
 };
 
 struct weir_h2up_stream {
@@ -880,8 +880,8 @@ static void conn_read(weir_h2up_t *c)
         process_dirty(c);
         if (c->dead)
             return;
-        if (!c->tls && (size_t)n < sizeof buf)
-            c->rd_ready = 0; /* drained (a FIN, if any, comes with the next event) */
+        if (!c->tls && (size_t)n < sizeof buf && !c->hup)
+            c->rd_ready = 0; /* drained, unless a FIN is still to be read */
     }
     if (c->rd_ready)
         schedule(c); /* more to read after the other connections had a turn */
@@ -1174,6 +1174,8 @@ static void conn_on_io(weir_io_t *io, unsigned events)
     default:
         break;
     }
+    if (events & WEIR_EV_HUP)
+        c->hup = 1; /* the backend closed its side: read on to the end */
     if (events & (WEIR_EV_ERR | WEIR_EV_HUP))
         c->rd_ready = 1; /* what came before a reset (a GOAWAY) is still read first */
     bool pinged = c->ping_out;
