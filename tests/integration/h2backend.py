@@ -45,6 +45,19 @@ from origin import pattern_chunks
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 
+def _close_all(listener, socks):
+    """Closes a listening socket (waking its accept()) and the given sockets."""
+    try:
+        listener.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    for s in [listener, *socks]:
+        try:
+            s.close()
+        except OSError:
+            pass
+
+
 def _listener():
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -76,17 +89,8 @@ class H2Origin:
 
     def stop(self):
         self._stopped = True
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accept()
-            self.sock.close()
-        except OSError:
-            pass
         with self.lock:
-            for c in list(self._socks):
-                try:
-                    c.close()
-                except OSError:
-                    pass
+            _close_all(self.sock, list(self._socks))
         self._thread.join(5)
 
     def _accept(self):
@@ -355,18 +359,8 @@ class Relay:
 
     def stop(self):
         self._stopped = True
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-            self.sock.close()
-        except OSError:
-            pass
         with self.lock:
-            for p in self.pairs:
-                for s in p[:2]:
-                    try:
-                        s.close()
-                    except OSError:
-                        pass
+            _close_all(self.sock, [s for p in self.pairs for s in p[:2]])
         self._thread.join(5)
 
     def _accept(self):
