@@ -22,6 +22,7 @@
 
 #include "core/log.h"
 #include "h2/h2.h"
+#include "h2/h2_mem.h"
 #include "h2/h2_nv.h"
 
 #define STREAM_WINDOW (256 * 1024)  /* per-stream receive window we announce */
@@ -909,7 +910,7 @@ int weir_h2_start(weir_conn_t *c)
         opt, (size_t)(ep->h2_max_encoder_table_size > 0 ? ep->h2_max_encoder_table_size : 4096));
     nghttp2_option_set_max_continuations(opt, MAX_CONTINUATIONS);
     nghttp2_option_set_max_settings(opt, 32);
-    int rv = nghttp2_session_server_new2(&h2->s, cb, h2, opt);
+    int rv = nghttp2_session_server_new3(&h2->s, cb, h2, opt, weir_h2_mem());
     nghttp2_option_del(opt);
     nghttp2_session_callbacks_del(cb);
     if (rv != 0) {

@@ -957,6 +957,19 @@ static void conn_close(weir_conn_t *c)
     weir_loop_defer(w->loop, conn_free, c);
 }
 
+/* The client closed its side while its request waits for the response
+ * (the whole body sent): nothing but the FIN is left to read. Pipelined
+ * requests before the FIN keep the connection. */
+static bool client_gone(weir_conn_t *c)
+{
+    if (!c->hup || c->is_tls || weir_buf_len(&c->in) || !weir_body_done(&c->req->reqbody) ||
+        c->req->resp_started)
+        return false;
+    char b;
+    ssize_t n = recv(c->io.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0;
+}
+
 static void conn_on_io(weir_io_t *io, unsigned events)
 {
     weir_conn_t *c = (weir_conn_t *)io;
@@ -996,6 +1009,8 @@ static void conn_on_io(weir_io_t *io, unsigned events)
     case CONN_ACTIVE:
         if (c->req && c->req->internal_done)
             weir_conn_flush_generated(c->req);
+        else if (c->req && client_gone(c))
+            conn_close(c); /* 499: the upstream request is cancelled, as Traefik does */
         else if (c->req)
             weir_proxy_resume(c->req);
         break;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "h2/h2_mem.h"
 #include "http/conn.h"
 #include "upstream/upstream.h"
 
@@ -224,6 +225,7 @@ static void *worker_main(void *arg)
         free(r);
     }
     weir_buf_pool_free();
+    weir_h2_mem_thread_free();
     return NULL;
 }
 

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "h2/h2_mem.h"
 #include "h2/h2_nv.h"
 #include "tls/tls.h"
 #include "upstream/upstream.h"
@@ -1067,7 +1068,7 @@ static weir_h2up_t *conn_new(weir_pool_t *pool, int fd, const weir_forwarding_ti
     }
     nghttp2_option_set_no_auto_window_update(opt, 1);
     nghttp2_option_set_peer_max_concurrent_streams(opt, STREAMS_BEFORE_SETTINGS);
-    int rv = nghttp2_session_client_new2(&c->s, cb, c, opt);
+    int rv = nghttp2_session_client_new3(&c->s, cb, c, opt, weir_h2_mem());
     nghttp2_option_del(opt);
     nghttp2_session_callbacks_del(cb);
     if (rv != 0) {

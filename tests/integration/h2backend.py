@@ -12,6 +12,8 @@ server can be checked to arrive over HTTP/1.1. What it does per request:
                      grpc-status: 0 and grpc-message: ok when the request
                      carried te: trailers
   /slow              as above after `delay` seconds
+  /reset-mid         a head promising 100000 bytes, 1000 of them, then
+                     RST_STREAM INTERNAL_ERROR
 
 Options: max_streams (SETTINGS_MAX_CONCURRENT_STREAMS), goaway_after (a
 graceful GOAWAY once a connection received that many streams: the streams
@@ -82,6 +84,7 @@ class H2Origin:
         self.max_open = 0
         self.requests = []
         self.h1_requests = []
+        self.resets_received = []  # error codes of the RST_STREAMs weir sent
         self._stopped = False
         self._socks = set()
         self._thread = threading.Thread(target=self._accept, daemon=True, name="h2origin")
@@ -235,6 +238,8 @@ class _H2Conn:
                 if sid in self.open and not any(s == sid for _, s in self.pending):
                     self._finish(sid)
             elif isinstance(ev, h2.events.StreamReset):
+                with self.o.lock:
+                    self.o.resets_received.append(ev.error_code)
                 self.open.discard(ev.stream_id)
                 self.pending = [p for p in self.pending if p[1] != ev.stream_id]
                 self.out.pop(ev.stream_id, None)
@@ -270,6 +275,12 @@ class _H2Conn:
             self.ended.add(sid)
         elif path.startswith("/slow"):
             self.pending.append((time.monotonic() + self.o.delay, sid))
+        elif path.startswith("/reset-mid"):
+            # a head, part of the body, then RST_STREAM: a broken response
+            self.conn.send_headers(sid, [(":status", "200"), ("content-length", "100000")])
+            self.conn.send_data(sid, b"x" * 1000)
+            self.conn.reset_stream(sid, h2.errors.ErrorCodes.INTERNAL_ERROR)
+            self.open.discard(sid)
         else:
             self.conn.send_headers(sid, [(":status", "200"), ("x-origin-protocol", "h2"),
                                          ("x-authority", headers.get(":authority", ""))])

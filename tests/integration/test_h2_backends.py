@@ -675,3 +675,121 @@ def test_complete_response_survives_the_backend_closing(weir, h2origin):
     s.close()
     assert get(port, "/size/10").status == 200
     assert "response bytes kept for the client" in w.output(), w.logs_tail()
+
+
+# ---------------------------------------------------------------------------
+# backend faults
+
+
+def test_backend_reset_mid_response_is_never_a_clean_end(weir, h2origin):
+    o = h2origin()
+    w, port = start_weir(weir, [f"h2c://127.0.0.1:{o.port}"])
+    with Conn(port) as c:
+        c.send(b"GET /reset-mid HTTP/1.1\r\nHost: x\r\n\r\n")
+        with pytest.raises(EOFError):
+            c.read_response()  # HTTP/1.1: the connection closes short of the length
+    s, hc = h2_client(port)
+    sid = hc.get_next_available_stream_id()
+    hc.send_headers(sid, [(":method", "GET"), (":scheme", "http"), (":authority", "x"),
+                          (":path", "/reset-mid")], end_stream=True)
+    s.sendall(hc.data_to_send())
+    events = next_events(s, hc, (h2.events.StreamReset, h2.events.StreamEnded))
+    assert any(isinstance(ev, h2.events.StreamReset) for ev in events), events
+    assert not any(isinstance(ev, h2.events.StreamEnded) for ev in events), events
+    s.close()
+    assert get(port, "/size/10").status == 200  # the backend connection lives on
+
+
+def test_client_gone_cancels_the_backend_stream(weir, h2origin):
+    o = h2origin(delay=1.0 * SLOW)
+    w, port = start_weir(weir, [f"h2c://127.0.0.1:{o.port}"])
+    c = Conn(port)
+    c.send(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+    deadline = time.monotonic() + 5 * SLOW
+    while not o.requests and time.monotonic() < deadline:
+        time.sleep(0.02)
+    c.close()
+    deadline = time.monotonic() + 5 * SLOW
+    while not o.resets_received and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert o.resets_received == [8], o.resets_received  # CANCEL
+    assert get(port, "/size/10").status == 200
+    # an HTTP/2 client's RST_STREAM cancels the backend stream too
+    n = len(o.requests)
+    s, hc = h2_client(port)
+    sid = hc.get_next_available_stream_id()
+    hc.send_headers(sid, [(":method", "GET"), (":scheme", "http"), (":authority", "x"),
+                          (":path", "/slow")], end_stream=True)
+    s.sendall(hc.data_to_send())
+    deadline = time.monotonic() + 5 * SLOW
+    while len(o.requests) == n and time.monotonic() < deadline:
+        time.sleep(0.02)
+    hc.reset_stream(sid)
+    s.sendall(hc.data_to_send())
+    deadline = time.monotonic() + 5 * SLOW
+    while len(o.resets_received) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert o.resets_received == [8, 8], o.resets_received
+    s.close()
+
+
+def test_garbage_from_an_h2c_backend_is_a_502(weir):
+    """A backend that answers the HTTP/2 preface with HTTP/1.1 text."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    bport = srv.getsockname()[1]
+    stop = False
+
+    def serve():
+        while not stop:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            try:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi")
+            except OSError:
+                pass
+            conn.close()
+
+    import threading
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        w, port = start_weir(weir, [f"h2c://127.0.0.1:{bport}"])
+        for _ in range(3):
+            r = get(port, "/")
+            assert r.status == 502, r
+    finally:
+        stop = True
+        srv.shutdown(socket.SHUT_RDWR)
+        srv.close()
+        t.join(5)
+
+
+def test_client_gone_closes_an_http11_backend_request_too(weir, tmp_path):
+    """The same cancellation on an HTTP/1.1 backend: weir closes the
+    backend connection when the client leaves before the response, and the
+    access log says 499."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    srv.settimeout(10 * SLOW)
+    bport = srv.getsockname()[1]
+    port = pick_free_port()
+    w = weir(config(port, [f"http://127.0.0.1:{bport}"], static="accessLog: {}\n"))
+    c = Conn(port)
+    c.send(b"GET /wait HTTP/1.1\r\nHost: x\r\n\r\n")
+    b, _ = srv.accept()
+    b.settimeout(5 * SLOW)
+    assert b.recv(65536).startswith(b"GET /wait HTTP/1.1")
+    c.close()
+    assert b.recv(65536) == b"", "the backend connection was not closed"
+    b.close()
+    srv.close()
+    deadline = time.monotonic() + 5 * SLOW
+    while '"GET /wait HTTP/1.1" 499' not in w.output() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert '"GET /wait HTTP/1.1" 499' in w.output(), w.logs_tail()
