@@ -381,9 +381,13 @@ static int add_field(weir_buf_t *b, const uint8_t *name, size_t nlen, const uint
                      size_t vlen)
 {
     uint32_t lens[2] = {(uint32_t)nlen, (uint32_t)vlen};
-    if (weir_buf_append(b, lens, sizeof lens) < 0 || weir_buf_append(b, name, nlen) < 0 ||
-        weir_buf_append(b, value, vlen) < 0)
+    if (weir_buf_reserve(b, sizeof lens + nlen + vlen) < 0)
         return -1;
+    char *p = weir_buf_tail(b);
+    memcpy(p, lens, sizeof lens);
+    memcpy(p + sizeof lens, name, nlen);
+    memcpy(p + sizeof lens + nlen, value, vlen);
+    b->end += (uint32_t)(sizeof lens + nlen + vlen);
     return 0;
 }
 
