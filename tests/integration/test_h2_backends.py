@@ -793,3 +793,17 @@ def test_client_gone_closes_an_http11_backend_request_too(weir, tmp_path):
     while '"GET /wait HTTP/1.1" 499' not in w.output() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert '"GET /wait HTTP/1.1" 499' in w.output(), w.logs_tail()
+
+
+def test_idle_backend_connection_closes_after_idle_conn_timeout(weir, h2origin):
+    o = h2origin()
+    w, port = start_weir(weir, [f"h2c://127.0.0.1:{o.port}"],
+                         transport="forwardingTimeouts: {idleConnTimeout: 1s}\n")
+    assert get(port, "/size/10").status == 200
+    assert established_to(o.port) == 1
+    deadline = time.monotonic() + 5 * SLOW
+    while established_to(o.port) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert established_to(o.port) == 0, "the idle connection stayed open"
+    assert get(port, "/size/10").status == 200  # and a new one is dialed
+    assert o.connections == 2
