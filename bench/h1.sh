@@ -199,31 +199,12 @@ echo "== throughput: wrk -c$CONNS -d$DURATION -t1 --latency, $R rounds, proxy on
 printf '%-8s %5s %12s %10s %14s\n' proxy round "req/s" p99 "cpu/req (us)"
 
 run_one() { # $1 = name, $2 = round; sets RPS_<name>, CPU_<name>
-    local name=$1 round=$2 port=${PORT[$1]} c0 c1 out rps p99 reqs cpu
-    c0=$(cpu_ticks "${PID[$name]}")
-    out=$(taskset -c 1 wrk -c"$CONNS" -d"$DURATION" -t1 --latency "http://127.0.0.1:$port/" 2>&1)
-    c1=$(cpu_ticks "${PID[$name]}")
-    rps=$(awk '/^Requests\/sec:/ {print $2}' <<< "$out")
-    p99=$(awk '$1 == "99%" {print $2}' <<< "$out")
-    reqs=$(awk '/requests in/ {print $1}' <<< "$out")
-    if [ -z "$rps" ] || [ -z "$reqs" ] || [ "$reqs" -eq 0 ]; then
-        echo "h1.sh: wrk against $name failed:" >&2
-        echo "$out" >&2
-        exit 1
-    fi
-    if grep -q "Non-2xx\|Socket errors" <<< "$out"; then
-        echo "   ($name: $(grep 'Non-2xx\|Socket errors' <<< "$out" | tr -s ' '))"
-    fi
-    if [ "$name" = direct ]; then
-        cpu="-"
-    else
-        cpu=$(awk -v t=$((c1 - c0)) -v hz="$HZ" -v n="$reqs" 'BEGIN {printf "%.2f", t / hz * 1e6 / n}')
-    fi
-    printf '%-8s %5s %12s %10s %14s\n' "$name" "$round" "$rps" "$p99" "$cpu"
-    eval "RPS_$name=$rps; CPU_$name=$cpu"
+    local name=$1 round=$2
+    wrk_measure "$name" "${PID[$name]}" "http://127.0.0.1:${PORT[$name]}/"
+    [ "$name" = direct ] && CPU="-"
+    printf '%-8s %5s %12s %10s %14s\n' "$name" "$round" "$RPS" "$P99" "$CPU"
+    eval "RPS_$name=$RPS; CPU_$name=$CPU"
 }
-
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'; }
 
 for round in $(seq 1 "$R"); do
     for name in weir haproxy nginx direct; do

@@ -187,37 +187,21 @@ backend_conns() { # $1 = proxy PID: its established connections to the backend
     ss -Htnp state established "( dport = :$B_PORT )" 2>/dev/null | grep -cE "$re" || true
 }
 
-run_one() { # $1 = name, $2 = round; sets CPU_<name>
-    local name=$1 round=$2 port=${PORT[$1]} c0 c1 out rps p99 reqs cpu most=0 n wrk_pid
-    c0=$(cpu_ticks "${PID[$name]}")
-    taskset -c 1 wrk -c"$CONNS" -d"$DURATION" -t1 --latency \
-        "http://127.0.0.1:$port/index.html" > "$TMP/wrk.out" 2>&1 &
-    wrk_pid=$!
-    while kill -0 "$wrk_pid" 2>/dev/null; do
-        n=$(backend_conns "${PID[$name]}")
-        [ "$n" -gt "$most" ] && most=$n
-        sleep 0.5
-    done
-    wait "$wrk_pid" || true
-    c1=$(cpu_ticks "${PID[$name]}")
-    out=$(cat "$TMP/wrk.out")
-    rps=$(awk '/^Requests\/sec:/ {print $2}' <<< "$out")
-    p99=$(awk '$1 == "99%" {print $2}' <<< "$out")
-    reqs=$(awk '/requests in/ {print $1}' <<< "$out")
-    if [ -z "$rps" ] || [ -z "$reqs" ] || [ "$reqs" -eq 0 ]; then
-        echo "h2-upstream.sh: wrk against $name failed:" >&2
-        echo "$out" >&2
-        exit 1
-    fi
-    if grep -q "Non-2xx\|Socket errors" <<< "$out"; then
-        echo "   ($name: $(grep 'Non-2xx\|Socket errors' <<< "$out" | tr -s ' '))"
-    fi
-    cpu=$(awk -v t=$((c1 - c0)) -v hz="$HZ" -v n="$reqs" 'BEGIN {printf "%.2f", t / hz * 1e6 / n}')
-    printf '%-8s %5s %12s %10s %14s %10s\n' "$name" "$round" "$rps" "$p99" "$cpu" "$most"
-    eval "CPU_$name=$cpu"
+MOST=0
+sample_conns() { # the most backend connections of the proxy under test
+    local n
+    n=$(backend_conns "${PID[$CURRENT]}")
+    [ "$n" -gt "$MOST" ] && MOST=$n
+    return 0
 }
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'; }
+run_one() { # $1 = name, $2 = round; sets CPU_<name>
+    CURRENT=$1
+    MOST=0
+    wrk_measure "$1" "${PID[$1]}" "http://127.0.0.1:${PORT[$1]}/index.html" sample_conns
+    printf '%-8s %5s %12s %10s %14s %10s\n' "$1" "$2" "$RPS" "$P99" "$CPU" "$MOST"
+    eval "CPU_$1=$CPU"
+}
 
 for round in $(seq 1 "$R"); do
     for name in "${NAMES[@]}"; do

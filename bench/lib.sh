@@ -64,3 +64,37 @@ cpu_ticks() {
     echo "$total"
 }
 HZ=$(getconf CLK_TCK)
+
+# Runs wrk (pinned to CPU 1) at URL $3 while measuring the CPU of the
+# process tree of PID $2; $1 names the proxy in messages. Sets RPS, P99,
+# REQS and CPU (µs of proxy CPU per request) and prints wrk's error lines.
+# With $4, that command runs every 0.5 s while wrk does (sampling).
+# Uses CONNS and DURATION; exits when wrk fails.
+wrk_measure() {
+    local name=$1 pid=$2 url=$3 sample=${4:-} c0 c1 out wrk_pid
+    c0=$(cpu_ticks "$pid")
+    taskset -c 1 wrk -c"$CONNS" -d"$DURATION" -t1 --latency "$url" > "$TMP/wrk.out" 2>&1 &
+    wrk_pid=$!
+    while [ -n "$sample" ] && kill -0 "$wrk_pid" 2>/dev/null; do
+        $sample
+        sleep 0.5
+    done
+    wait "$wrk_pid" || true
+    c1=$(cpu_ticks "$pid")
+    out=$(cat "$TMP/wrk.out")
+    RPS=$(awk '/^Requests\/sec:/ {print $2}' <<< "$out")
+    P99=$(awk '$1 == "99%" {print $2}' <<< "$out")
+    REQS=$(awk '/requests in/ {print $1}' <<< "$out")
+    if [ -z "$RPS" ] || [ -z "$REQS" ] || [ "$REQS" -eq 0 ]; then
+        echo "wrk against $name failed:" >&2
+        echo "$out" >&2
+        exit 1
+    fi
+    if grep -q "Non-2xx\|Socket errors" <<< "$out"; then
+        echo "   ($name: $(grep 'Non-2xx\|Socket errors' <<< "$out" | tr -s ' '))"
+    fi
+    CPU=$(awk -v t=$((c1 - c0)) -v hz="$HZ" -v n="$REQS" 'BEGIN {printf "%.2f", t / hz * 1e6 / n}')
+}
+
+# a / b with two decimals ("n/a" when b is 0).
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'; }
