@@ -73,6 +73,23 @@ static int pool_tab_grow(weir_worker_t *w)
     return 0;
 }
 
+/* What a transport's connections were made with: a reload that changes
+ * them (serverName, rootCAs, client certificate, insecureSkipVerify,
+ * disableHTTP2) gets a new pool, so no connection verified under the old
+ * settings serves the new ones. */
+static uint64_t transport_tls_hash(const weir_servers_transport_cfg_t *t)
+{
+    if (!t)
+        return 0;
+    uint64_t h = 1469598103934665603ULL;
+    const char *parts[] = {t->server_name, t->client_cert_file, t->client_key_file};
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
+        h = (h ^ hash_str(parts[i] ? parts[i] : "")) * 1099511628211ULL;
+    for (size_t i = 0; i < t->num_root_cas; i++)
+        h = (h ^ hash_str(t->root_cas[i])) * 1099511628211ULL;
+    return (h ^ (uint64_t)(t->insecure_skip_verify * 2 + t->disable_http2)) * 1099511628211ULL;
+}
+
 weir_pool_t *weir_pool_of(weir_view_t *v, int server)
 {
     if (v->pools[server])
@@ -81,7 +98,9 @@ weir_pool_t *weir_pool_of(weir_view_t *v, int server)
     const weir_server_cfg_t *srv = v->snap->servers[server];
     const weir_service_rt_t *svc = v->snap->server_service[server];
     char key[1024];
-    snprintf(key, sizeof key, "%s|%s", srv->url, svc->transport ? svc->transport->name : "");
+    snprintf(key, sizeof key, "%s|%s|%016llx", srv->url,
+             svc->transport ? svc->transport->name : "",
+             (unsigned long long)transport_tls_hash(svc->transport));
     if ((w->pool_count + 1) * 2 > w->pool_cap && pool_tab_grow(w) < 0)
         return NULL;
     size_t j = hash_str(key) & (w->pool_cap - 1);

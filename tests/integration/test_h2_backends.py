@@ -10,6 +10,7 @@ import concurrent.futures
 import hashlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import textwrap
@@ -370,7 +371,10 @@ def test_websocket_to_h2c_server_goes_over_http11(weir, h2origin):
 # https:// backends: h2 by ALPN
 
 
-def test_https_backend_chooses_h2_by_alpn(weir, pki, tmp_path):
+@pytest.fixture
+def h2_tls_nginx(tmp_path, pki):
+    """nginx with TLS and http2 (certificate a.example.test of the pki),
+    answering its protocol and the SNI it saw; returns its port."""
     d = tmp_path / "nginx"
     d.mkdir()
     nport = pick_free_port()
@@ -396,40 +400,68 @@ def test_https_backend_chooses_h2_by_alpn(weir, pki, tmp_path):
     p = subprocess.Popen(["nginx", "-p", str(d), "-e", str(d / "error.log"), "-c",
                           str(d / "nginx.conf")], stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        assert not wait_for_port(nport, 10, p, "nginx")
-        port = pick_free_port()
-        w = weir(textwrap.dedent(f"""\
-            entryPoints:
-              web: {{address: "127.0.0.1:{port}"}}
-            http:
-              routers:
-                a: {{rule: "PathPrefix(`/`)", service: h2}}
-                b: {{rule: "PathPrefix(`/one`)", service: h1}}
-              services:
-                h2:
-                  loadBalancer:
-                    serversTransport: verified
-                    servers: [{{url: "https://127.0.0.1:{nport}"}}]
-                h1:
-                  loadBalancer:
-                    serversTransport: noh2
-                    servers: [{{url: "https://127.0.0.1:{nport}"}}]
-              serversTransports:
-                verified: {{serverName: a.example.test, rootCAs: ["{pki.ca.crt}"]}}
-                noh2: {{serverName: a.example.test, rootCAs: ["{pki.ca.crt}"], disableHTTP2: true}}
-            """))
-        for _ in range(3):  # the first goes through ALPN, the next straight to the pool's h2
-            r = get(port, "/x")
-            assert r.status == 200 and r.body == b"HTTP/2.0 a.example.test\n", r
-        r = get(port, "/one")
-        assert r.status == 200 and r.body == b"HTTP/1.1 a.example.test\n", r
-        with concurrent.futures.ThreadPoolExecutor(16) as ex:
-            assert all(x.status == 200 for x in ex.map(lambda i: get(port, "/x"), range(64)))
-        assert established_to(nport) <= 3
-    finally:
-        p.terminate()
-        p.wait(timeout=10)
+    problem = wait_for_port(nport, 10, p, "nginx")
+    assert not problem, problem
+    yield nport
+    p.terminate()
+    p.wait(timeout=10)
+
+
+def tls_backends_config(port, nport, pki, server_name="a.example.test"):
+    return textwrap.dedent(f"""\
+        entryPoints:
+          web: {{address: "127.0.0.1:{port}"}}
+        http:
+          routers:
+            a: {{rule: "PathPrefix(`/`)", service: h2}}
+            b: {{rule: "PathPrefix(`/one`)", service: h1}}
+          services:
+            h2:
+              loadBalancer:
+                serversTransport: verified
+                servers: [{{url: "https://127.0.0.1:{nport}"}}]
+            h1:
+              loadBalancer:
+                serversTransport: noh2
+                servers: [{{url: "https://127.0.0.1:{nport}"}}]
+          serversTransports:
+            verified: {{serverName: {server_name}, rootCAs: ["{pki.ca.crt}"]}}
+            noh2: {{serverName: {server_name}, rootCAs: ["{pki.ca.crt}"], disableHTTP2: true}}
+        """)
+
+
+def test_https_backend_chooses_h2_by_alpn(weir, pki, h2_tls_nginx):
+    nport = h2_tls_nginx
+    port = pick_free_port()
+    weir(tls_backends_config(port, nport, pki))
+    for _ in range(3):  # the first goes through ALPN, the next straight to the pool's h2
+        r = get(port, "/x")
+        assert r.status == 200 and r.body == b"HTTP/2.0 a.example.test\n", r
+    r = get(port, "/one")
+    assert r.status == 200 and r.body == b"HTTP/1.1 a.example.test\n", r
+    with concurrent.futures.ThreadPoolExecutor(16) as ex:
+        assert all(x.status == 200 for x in ex.map(lambda i: get(port, "/x"), range(64)))
+    assert established_to(nport) <= 3
+
+
+def test_reload_with_other_tls_settings_does_not_reuse_verified_connections(
+        weir, pki, h2_tls_nginx):
+    """A reload that changes a transport's serverName gets new connections,
+    verified against the new name: here it does not match the backend's
+    certificate, so 502, although a connection verified before is open."""
+    nport = h2_tls_nginx
+    port = pick_free_port()
+    w = weir(tls_backends_config(port, nport, pki))
+    assert get(port, "/x").status == 200
+    with open(w.config_path, "w") as f:
+        f.write(tls_backends_config(port, nport, pki, server_name="other.example.test"))
+    os.kill(w.pid, signal.SIGHUP)
+    deadline = time.monotonic() + 10 * SLOW
+    while get(port, "/x").status == 200 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    r = get(port, "/x")
+    assert r.status == 502, r
+    assert get(port, "/one").status == 502
 
 
 # ---------------------------------------------------------------------------
