@@ -60,7 +60,7 @@ struct weir_h2up {
     weir_tls_io_t *tls;
     weir_buf_t wbuf; /* frames waiting for the socket */
     weir_h2up_t *next, *prev;       /* pool->h2 */
-    weir_h2up_stream_t *streams;    /* every stream not yet freed */
+    weir_h2up_stream_t *streams;    /* every stream still allocated */
     weir_h2up_stream_t *dirty;      /* streams with news for their request */
     uint32_t nstreams;              /* streams open (for the concurrency limit) */
     int64_t last_read_ms;
@@ -80,7 +80,7 @@ struct weir_h2up_stream {
     weir_buf_t in;   /* response bytes for the client, framed for it */
     weir_buf_t trl;  /* trailer section for a chunked HTTP/1.1 client */
     weir_buf_t req_trailers; /* trailer section of a chunked request body */
-    uint64_t unconsumed;     /* DATA bytes not yet given back to the windows */
+    uint64_t unconsumed;     /* DATA bytes received and still owed to the windows */
     size_t resent;           /* bytes of r->sent_body sent again (a replay) */
     uint64_t content_length;
     weir_timer_t timer; /* responseHeaderTimeout */
@@ -321,27 +321,16 @@ static int submit_request(weir_h2up_stream_t *st)
     const char *sp2 = sp1 ? memrchr(sp1 + 1, ' ', (size_t)(eol - sp1 - 1)) : NULL;
     if (!sp2)
         return -1;
-    weir_slice_t authority = WEIR_SLICE_NULL;
-    for (const char *q = eol + 1; q < end;) {
-        const char *e = memchr(q, '\n', (size_t)(end - q));
-        if (!e)
-            break;
-        if (e - q > 6 && weir_slice_ieq_cstr(weir_slice(q, 5), "host:")) {
-            const char *v = q + 5, *ve = e;
-            while (v < ve && *v == ' ')
-                v++;
-            while (ve > v && (ve[-1] == '\r' || ve[-1] == ' '))
-                ve--;
-            authority = weir_slice(v, (size_t)(ve - v));
-            break;
-        }
-        q = e + 1;
-    }
+    /* weir_build_upstream_head writes Host right after the request line. */
+    const char *host = eol + 1, *host_end = memchr(host, '\n', (size_t)(end - host));
+    if (!host_end || host_end - host < 7 || !weir_slice_ieq_cstr(weir_slice(host, 5), "host:"))
+        return -1;
+    weir_slice_t authority = weir_slice(host + 6, (size_t)(host_end - 1 - (host + 6)));
     weir_nv_add(&l, WEIR_SLICE_LIT(":method"), weir_slice(p, (size_t)(sp1 - p)));
     weir_nv_add(&l, WEIR_SLICE_LIT(":scheme"), c->tls ? WEIR_SLICE_LIT("https") : WEIR_SLICE_LIT("http"));
     weir_nv_add(&l, WEIR_SLICE_LIT(":authority"), authority);
     weir_nv_add(&l, WEIR_SLICE_LIT(":path"), weir_slice(sp1 + 1, (size_t)(sp2 - sp1 - 1)));
-    for (const char *q = eol + 1; q < end;) {
+    for (const char *q = host_end + 1; q < end;) {
         const char *e = memchr(q, '\n', (size_t)(end - q));
         if (!e || e - q <= 1)
             break;
@@ -355,8 +344,7 @@ static int submit_request(weir_h2up_stream_t *st)
                 ve--;
             weir_slice_t value = weir_slice(v, (size_t)(ve - v));
             bool te = weir_slice_ieq_cstr(name, "te");
-            if (te ? weir_slice_ieq_cstr(value, "trailers")
-                   : !weir_h1_is_hop_by_hop(name) && !weir_slice_ieq_cstr(name, "host"))
+            if (te ? weir_slice_ieq_cstr(value, "trailers") : !weir_h1_is_hop_by_hop(name))
                 weir_nv_add(&l, name, value);
         }
         q = e + 1;
@@ -757,23 +745,9 @@ static void process_dirty(weir_h2up_t *c)
 
 static ssize_t conn_write(weir_h2up_t *c, const void *p, size_t n)
 {
-    if (c->tls) {
-        struct iovec iov = {(void *)p, n};
-        ssize_t w = weir_tls_io_writev(c->tls, &iov, 1);
-        if (w >= 0 && c->tls->wr_full)
-            c->wr_ready = 0;
-        return w;
-    }
-    ssize_t w = send(c->io.fd, p, n, MSG_NOSIGNAL);
-    if (w < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
-            if (errno != EINTR)
-                c->wr_ready = 0;
-            return 0;
-        }
-        return -1;
-    }
-    if ((size_t)w < n)
+    bool full = false;
+    ssize_t w = weir_up_write(c->io.fd, c->tls, p, n, &full);
+    if (full)
         c->wr_ready = 0;
     return w;
 }

@@ -242,28 +242,35 @@ static void req_timeout(weir_timer_t *t)
 /* ---- I/O helpers ---- */
 
 /* Returns bytes written, 0 when the socket is full, -1 on error. */
-static ssize_t up_send(weir_upconn_t *u, const void *p, size_t n)
+ssize_t weir_up_write(int fd, weir_tls_io_t *tls, const void *p, size_t n, bool *full)
 {
-    if (!u->wr_ready || n == 0)
-        return 0;
-    if (u->tls) {
+    if (tls) {
         struct iovec iov = {(void *)p, n};
-        ssize_t w = weir_tls_io_writev(u->tls, &iov, 1);
-        if (w > 0 && !u->tls->wr_full)
-            return w;
-        if (w >= 0)
-            u->wr_ready = 0;
+        ssize_t w = weir_tls_io_writev(tls, &iov, 1);
+        if (w == 0 || (w > 0 && tls->wr_full))
+            *full = true;
         return w;
     }
-    ssize_t w = send(u->io.fd, p, n, MSG_NOSIGNAL);
+    ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
     if (w < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            u->wr_ready = 0;
+            *full = true;
             return 0;
         }
         return errno == EINTR ? 0 : -1;
     }
     if ((size_t)w < n)
+        *full = true;
+    return w;
+}
+
+static ssize_t up_send(weir_upconn_t *u, const void *p, size_t n)
+{
+    if (!u->wr_ready || n == 0)
+        return 0;
+    bool full = false;
+    ssize_t w = weir_up_write(u->io.fd, u->tls, p, n, &full);
+    if (full)
         u->wr_ready = 0;
     return w;
 }

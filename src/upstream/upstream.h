@@ -72,6 +72,10 @@ void weir_h2up_pool_free(weir_pool_t *pool);
 
 /* Shared by both upstream protocols (proxy.c). */
 void weir_up_detach(weir_upconn_t *u); /* forgets u without closing its fd or TLS */
+/* Writes to a backend socket, through its TLS session when tls is set:
+ * bytes taken (0 when nothing could go), or -1 on an error; *full is set
+ * when the socket (or the TLS queue) is full. */
+ssize_t weir_up_write(int fd, struct weir_tls_io *tls, const void *p, size_t n, bool *full);
 /* A non-blocking socket connecting to srv (TCP_NODELAY), or -1. */
 int weir_up_connect(const weir_server_cfg_t *srv);
 /* Sends r (server picked, head built) by the protocol its server takes:

@@ -191,7 +191,7 @@ def established_to(port):
 
 def still_open_to(port):
     """Connections to port that weir has not closed yet (established, or
-    closed by the other side and not yet by weir)."""
+    closed by the other side but still open on weir's side)."""
     out = subprocess.run(["ss", "-Htn", "state", "established", "state", "close-wait",
                           f"( dport = :{port} )"], capture_output=True, text=True).stdout
     return len([line for line in out.splitlines() if line.strip()])
