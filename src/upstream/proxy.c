@@ -36,10 +36,8 @@ static void up_free(void *arg)
     free(arg);
 }
 
-static void up_close(weir_upconn_t *u)
+void weir_up_detach(weir_upconn_t *u)
 {
-    if (u->closed)
-        return;
     weir_worker_t *w = u->pool->worker;
     u->closed = 1;
     if (u->state == UP_IDLE) {
@@ -53,27 +51,24 @@ static void up_close(weir_upconn_t *u)
     }
     u->pool->num_total--;
     weir_timer_stop(&u->timer);
+    weir_loop_del(w->loop, &u->io);
+    weir_buf_release(&u->in);
+    weir_loop_defer(w->loop, up_free, u);
+}
+
+static void up_close(weir_upconn_t *u)
+{
+    if (u->closed)
+        return;
     if (u->tls) {
         weir_tls_io_bye(u->tls);
         weir_tls_io_free(u->tls);
         free(u->tls);
         u->tls = NULL;
     }
-    weir_loop_del(w->loop, &u->io);
-    close(u->io.fd);
-    weir_buf_release(&u->in);
-    weir_loop_defer(w->loop, up_free, u);
-}
-
-void weir_up_detach(weir_upconn_t *u)
-{
-    weir_worker_t *w = u->pool->worker;
-    u->closed = 1;
-    u->pool->num_total--;
-    weir_timer_stop(&u->timer);
-    weir_loop_del(w->loop, &u->io);
-    weir_buf_release(&u->in);
-    weir_loop_defer(w->loop, up_free, u);
+    int fd = u->io.fd;
+    weir_up_detach(u);
+    close(fd);
 }
 
 static void idle_timeout(weir_timer_t *t)
