@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,6 +103,26 @@ static void reopen_logs(const weir_config_t *cfg)
             dup2(fd, weir_server.access_fd);
             close(fd);
         }
+    }
+}
+
+/* What a browser will make of each entry point's HTTP/3 advertisement. */
+static void check_http3_ports(const weir_config_t *cfg)
+{
+    for (size_t i = 0; i < cfg->num_entrypoints; i++) {
+        const weir_entrypoint_cfg_t *ep = &cfg->entrypoints[i];
+        if (!ep->http3)
+            continue;
+        int port = ntohs(((const struct sockaddr_in *)&ep->addr)->sin_port);
+        int adv = ep->h3_advertised_port ? ep->h3_advertised_port : port;
+        if (adv >= 1024 && port < 1024)
+            weir_warn("entry point %s: http3.advertisedPort %d is 1024 or above while the TCP port "
+                      "%d is below 1024: Chromium ignores such an Alt-Svc (Firefox follows it)",
+                      ep->name, adv, port);
+        if (adv != port)
+            weir_info("entry point %s: HTTP/3 is advertised on port %d and served on UDP port %d: "
+                      "a forward from %d to %d is expected",
+                      ep->name, adv, port, adv, port);
     }
 }
 
@@ -248,6 +269,7 @@ static int serve(const char *path, weir_config_t *cfg, weir_tls_ctx_t *tls)
             watch_add(&watch, cfg->provider_directory, 1);
     }
 
+    check_http3_ports(cfg);
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     int nworkers = cfg->workers > 0 ? cfg->workers : (ncpu > 0 ? (int)ncpu : 1);
     weir_snapshot_t *snap = weir_snapshot_build(cfg, tls, ctl.generation);

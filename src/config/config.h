@@ -99,7 +99,16 @@ typedef struct {
     int h2_max_concurrent_streams;      /* default 250 */
     int h2_max_decoder_table_size;      /* maxDecoderHeaderTableSize, default 4096 */
     int h2_max_encoder_table_size;      /* maxEncoderHeaderTableSize, default 4096 */
+    /* http3: its presence serves HTTP/3 over QUIC on UDP, same address and port */
+    int http3;
+    weir_pos_t http3_pos;
+    int h3_advertised_port;   /* http3.advertisedPort: 0 = the listening port */
+    int h3_retry;             /* http3.retry (weir): WEIR_H3_RETRY_*, default auto */
+    int h3_zero_rtt;          /* http3.zeroRTT (weir): default 0 (off) */
+    int64_t h3_alt_svc_max_age; /* http3.altSvcMaxAge (weir): seconds, default 2592000 */
 } weir_entrypoint_cfg_t;
+
+enum { WEIR_H3_RETRY_AUTO, WEIR_H3_RETRY_ALWAYS, WEIR_H3_RETRY_NEVER };
 
 typedef struct {
     int64_t dial_timeout_ms;            /* 30000 */
@@ -202,6 +211,7 @@ typedef struct {
     weir_pos_t tls_options_pos;
     char **tls_domains;    /* tls.domains main and sans, flattened */
     size_t num_tls_domains;
+    int advertise_http3;   /* advertiseHTTP3 (weir): Alt-Svc on its responses, default 1 */
     weir_pos_t service_pos;     /* added: position of the service value */
     weir_pos_t *entrypoints_pos; /* added: position of each entrypoints[i] */
 } weir_router_cfg_t;
@@ -554,6 +564,8 @@ void weir_config_set_ep_redirections(weir_config_ctx_t *ctx, const weir_config_n
                                      const weir_config_node_t *value, void *target);
 void weir_config_set_ep_http2(weir_config_ctx_t *ctx, const weir_config_node_t *key,
                               const weir_config_node_t *value, void *target);
+void weir_config_set_ep_http3(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                              const weir_config_node_t *v, void *target);
 void weir_config_tls_defaults(weir_config_t *cfg);
 void weir_config_ep_tls_defaults(weir_entrypoint_cfg_t *ep);
 /* Deep-copies the TLS fields of an entry point copied by value (reload). */

@@ -130,6 +130,7 @@ static const weir_config_key_t router_keys[] = {
     {"service", WEIR_KEY_CUSTOM, 0, NULL, set_service_ref, 0},
     {"middlewares", WEIR_KEY_CUSTOM, 0, NULL, set_router_middlewares, 0},
     {"tls", WEIR_KEY_CUSTOM, 0, NULL, weir_config_set_router_tls, 0},
+    {"advertiseHTTP3", WEIR_KEY_BOOL, offsetof(weir_router_cfg_t, advertise_http3), NULL, NULL, 0},
     UNSUPPORTED("observability"),
     END,
 };
@@ -145,6 +146,7 @@ static void add_router(weir_config_ctx_t *ctx, const weir_config_node_t *name,
     r->name = weir_config_xstrdup(name->text);
     r->pos = weir_config_pos(ctx, name);
     r->service_index = -1;
+    r->advertise_http3 = 1;
     weir_config_walk_map(ctx, v, router_keys, r);
     if (!weir_config_map_get(v, "rule")) weir_config_key_error(ctx, name, "missing rule");
     if (!weir_config_map_get(v, "service")) weir_config_key_error(ctx, name, "missing service");

@@ -219,7 +219,7 @@ static const weir_config_key_t entrypoint_keys[] = {
     UNSUPPORTED("allowACMEByPass"),
     UNSUPPORTED("proxyProtocol"),
     {"http2", WEIR_KEY_CUSTOM, 0, NULL, weir_config_set_ep_http2, 0},
-    UNSUPPORTED("http3"),
+    {"http3", WEIR_KEY_CUSTOM, 0, NULL, weir_config_set_ep_http3, 0},
     UNSUPPORTED("udp"),
     UNSUPPORTED("observability"),
     END,
@@ -239,6 +239,10 @@ static void add_entrypoint(weir_config_ctx_t *ctx, const weir_config_node_t *nam
     weir_config_walk_map(ctx, v, entrypoint_keys, ep);
     if (!weir_config_map_get(v, "address"))
         weir_config_key_error(ctx, name, "missing address (such as \":8080\")");
+    else if (ep->http3 && ep->udp)
+        weir_config_error(ctx, ep->http3_pos,
+                          "entryPoints.%s.http3: HTTP/3 needs a TCP entry point (it opens the "
+                          "same port on UDP); %s is a UDP address", ep->name, ep->address);
 }
 
 static void set_entrypoints(weir_config_ctx_t *ctx, const weir_config_node_t *key,

@@ -310,8 +310,64 @@ void weir_config_set_ep_http2(weir_config_ctx_t *ctx, const weir_config_node_t *
     weir_config_walk_map(ctx, v, http2_keys, target);
 }
 
+/* ---- entryPoints.<name>.http3 ---- */
+
+static void set_advertised_port(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                                const weir_config_node_t *v, void *target)
+{
+    int64_t n;
+    if (!weir_config_get_int(ctx, v, INT_MIN, INT_MAX, &n)) return;
+    if (n < 0 || n > 65535) {
+        weir_config_key_error(ctx, v, "must be a port number from 0 to 65535 (0: the listening port)");
+        return;
+    }
+    ((weir_entrypoint_cfg_t *)target)->h3_advertised_port = (int)n;
+}
+
+static void set_retry(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                      const weir_config_node_t *v, void *target)
+{
+    static const char *const modes[] = {"auto", "always", "never"};
+    char *s = NULL;
+    if (!weir_config_get_string(ctx, v, &s)) return;
+    for (int i = 0; i < 3; i++)
+        if (s && strcmp(s, modes[i]) == 0) {
+            ((weir_entrypoint_cfg_t *)target)->h3_retry = i;
+            free(s);
+            return;
+        }
+    weir_config_key_error(ctx, v, "expected auto, always or never, got \"%s\"", s ? s : "");
+    free(s);
+}
+
+static void set_alt_svc_max_age(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                                const weir_config_node_t *v, void *target)
+{
+    int64_t n;
+    if (weir_config_get_int(ctx, v, 0, INT32_MAX, &n))
+        ((weir_entrypoint_cfg_t *)target)->h3_alt_svc_max_age = n;
+}
+
+static const weir_config_key_t http3_keys[] = {
+    {"advertisedPort", WEIR_KEY_CUSTOM, 0, NULL, set_advertised_port, 0},
+    {"retry", WEIR_KEY_CUSTOM, 0, NULL, set_retry, 0},
+    {"zeroRTT", WEIR_KEY_BOOL, offsetof(weir_entrypoint_cfg_t, h3_zero_rtt), NULL, NULL, 0},
+    {"altSvcMaxAge", WEIR_KEY_CUSTOM, 0, NULL, set_alt_svc_max_age, 0},
+    END,
+};
+
+void weir_config_set_ep_http3(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                              const weir_config_node_t *v, void *target)
+{
+    weir_entrypoint_cfg_t *ep = target;
+    ep->http3 = 1;
+    ep->http3_pos = weir_config_pos(ctx, key);
+    weir_config_walk_map(ctx, v, http3_keys, target);
+}
+
 void weir_config_ep_tls_defaults(weir_entrypoint_cfg_t *ep)
 {
+    ep->h3_alt_svc_max_age = 2592000;
     ep->redirect_permanent = 1;
     ep->redirect_priority = INT64_MAX - 1;
     ep->h2_max_concurrent_streams = 250;

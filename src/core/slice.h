@@ -42,6 +42,18 @@ static inline bool weir_slice_ieq_cstr(weir_slice_t a, const char *s)
     return weir_slice_ieq(a, weir_slice_cstr(s));
 }
 
+/* s without leading and trailing spaces and tabs (HTTP's OWS). */
+static inline weir_slice_t weir_slice_trim(weir_slice_t s)
+{
+    while (s.len && (s.ptr[0] == ' ' || s.ptr[0] == '\t')) {
+        s.ptr++;
+        s.len--;
+    }
+    while (s.len && (s.ptr[s.len - 1] == ' ' || s.ptr[s.len - 1] == '\t'))
+        s.len--;
+    return s;
+}
+
 /* A header field as it arrived: name and value borrowed from a buffer. */
 typedef struct {
     weir_slice_t name;

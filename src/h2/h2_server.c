@@ -533,10 +533,16 @@ static int submit_head(weir_req_t *r, bool has_body)
     char status[8];
     snprintf(status, sizeof status, "%03d", r->resp.status % 1000);
     weir_nv_add(&l, WEIR_SLICE_LIT(":status"), weir_slice(status, 3));
+    static __thread char alt[1024];
+    size_t alt_len = weir_alt_svc_value(r, r->resp.headers, r->resp.num_headers, alt, sizeof alt);
+    if (alt_len)
+        weir_nv_add(&l, WEIR_SLICE_LIT("alt-svc"), weir_slice(alt, alt_len));
     for (size_t i = 0; i < r->resp.num_headers; i++) {
         weir_slice_t n = r->resp.headers[i].name;
         if (weir_h1_is_hop_by_hop(n) || connection_lists(&r->resp, n) ||
             weir_slice_ieq_cstr(n, "transfer-encoding"))
+            continue;
+        if (alt_len && weir_slice_ieq_cstr(n, "alt-svc"))
             continue;
         if (r->respbody.decode && weir_slice_ieq_cstr(n, "content-length"))
             continue;

@@ -21,6 +21,7 @@ typedef struct weir_upconn weir_upconn_t;
 typedef struct weir_req weir_req_t;
 typedef struct weir_h2_conn weir_h2_conn_t;
 typedef struct weir_h2_stream weir_h2_stream_t;
+typedef struct weir_h3_stream weir_h3_stream_t;
 
 typedef union {
     struct sockaddr sa;
@@ -96,6 +97,7 @@ int weir_body_accept(weir_body_t *b, const char *p, size_t n);
 struct weir_req {
     weir_conn_t *conn;
     weir_h2_stream_t *h2s; /* the HTTP/2 stream carrying it; NULL for HTTP/1 */
+    weir_h3_stream_t *h3s; /* the HTTP/3 stream carrying it */
     weir_view_t *view;
     const weir_route_t *route;
     const weir_service_rt_t *service;
@@ -232,6 +234,18 @@ void weir_accesslog_flush(weir_worker_t *w);
 /* Generated heads. */
 int weir_build_upstream_head(weir_req_t *req, const weir_server_cfg_t *srv, int pass_host);
 int weir_build_client_head(weir_req_t *req);
+
+/* Alt-Svc: whether a response to r advertises HTTP/3 (over TLS on an entry
+ * point with http3, not over HTTP/3 itself, unless its router opts out). */
+bool weir_alt_svc_wanted(const weir_req_t *r);
+/* The Alt-Svc value for a response to r with fields h[0..n): weir's own
+ * h3="<port>"; ma=<max age> first, then the alternatives of the backend's
+ * Alt-Svc fields other than h3, h3-* and clear. Returns its length (0:
+ * no Alt-Svc from weir; the backend's fields pass unchanged). */
+size_t weir_alt_svc_value(const weir_req_t *r, const weir_header_t *h, size_t n, char *buf,
+                          size_t cap);
+/* Appends "Alt-Svc: ...\r\n" to a head weir generates, when wanted. */
+int weir_put_alt_svc(const weir_req_t *r, weir_buf_t *b);
 
 const char *weir_status_text(int status);
 

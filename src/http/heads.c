@@ -238,6 +238,88 @@ int weir_build_upstream_head(weir_req_t *r, const weir_server_cfg_t *srv, int pa
     return puts_(b, "\r\n");
 }
 
+/* ---- Alt-Svc (HTTP/3 advertisement) ---- */
+
+bool weir_alt_svc_wanted(const weir_req_t *r)
+{
+    const weir_conn_t *c = r->conn;
+    if (!c->is_tls || r->h3s || !r->view)
+        return false;
+    const weir_entrypoint_cfg_t *ep = &r->view->snap->cfg->entrypoints[c->ep];
+    if (!ep->http3)
+        return false;
+    return !r->route || r->route->cfg->advertise_http3;
+}
+
+static size_t alt_svc_own(const weir_req_t *r, char *buf, size_t cap)
+{
+    const weir_entrypoint_cfg_t *ep = &r->view->snap->cfg->entrypoints[r->conn->ep];
+    int port = ep->h3_advertised_port;
+    if (port == 0)
+        port = ntohs(((const struct sockaddr_in *)&ep->addr)->sin_port); /* same offset in sin6 */
+    int n = snprintf(buf, cap, "h3=\":%d\"; ma=%lld", port, (long long)ep->h3_alt_svc_max_age);
+    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
+/* Whether one alternative of an Alt-Svc list is weir's to give: HTTP/3
+ * ("h3", drafts "h3-NN"), or "clear" (which cannot stand beside ours). */
+static bool alt_is_ours(weir_slice_t alt)
+{
+    size_t id = 0;
+    while (id < alt.len && alt.ptr[id] != '=' && alt.ptr[id] != ';' && alt.ptr[id] != ' ')
+        id++;
+    weir_slice_t proto = weir_slice(alt.ptr, id);
+    return weir_slice_eq(proto, WEIR_SLICE_LIT("h3")) ||
+           (proto.len > 3 && memcmp(proto.ptr, "h3-", 3) == 0) ||
+           weir_slice_ieq_cstr(proto, "clear");
+}
+
+/* Appends to buf the alternatives of an Alt-Svc value that are not weir's,
+ * each after ", ". Commas inside quoted strings do not split. */
+static size_t alt_svc_keep(weir_slice_t v, char *buf, size_t at, size_t cap)
+{
+    size_t i = 0;
+    while (i < v.len) {
+        size_t start = i;
+        bool quoted = false;
+        for (; i < v.len && (quoted || v.ptr[i] != ','); i++) {
+            if (v.ptr[i] == '"')
+                quoted = !quoted;
+            else if (quoted && v.ptr[i] == '\\' && i + 1 < v.len)
+                i++;
+        }
+        weir_slice_t alt = weir_slice_trim(weir_slice(v.ptr + start, i - start));
+        i++; /* the comma */
+        if (!alt.len || alt_is_ours(alt) || at + alt.len + 2 >= cap)
+            continue;
+        memcpy(buf + at, ", ", 2);
+        memcpy(buf + at + 2, alt.ptr, alt.len);
+        at += alt.len + 2;
+    }
+    return at;
+}
+
+size_t weir_alt_svc_value(const weir_req_t *r, const weir_header_t *h, size_t n, char *buf,
+                          size_t cap)
+{
+    if (!weir_alt_svc_wanted(r))
+        return 0;
+    size_t len = alt_svc_own(r, buf, cap);
+    if (!len)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (weir_slice_ieq_cstr(h[i].name, "alt-svc"))
+            len = alt_svc_keep(h[i].value, buf, len, cap);
+    return len;
+}
+
+int weir_put_alt_svc(const weir_req_t *r, weir_buf_t *b)
+{
+    char v[64];
+    size_t n = weir_alt_svc_value(r, NULL, 0, v, sizeof v);
+    return n ? put_field(b, WEIR_SLICE_LIT("Alt-Svc"), weir_slice(v, n)) : 0;
+}
+
 int weir_build_client_head(weir_req_t *r)
 {
     weir_buf_t *b = &r->out;
@@ -254,11 +336,17 @@ int weir_build_client_head(weir_req_t *r)
     puts_(b, "\r\n");
     conn_tokens_t ct;
     gather_connection(resp->headers, resp->num_headers, &ct);
+    char alt[1024];
+    size_t alt_len = weir_alt_svc_value(r, resp->headers, resp->num_headers, alt, sizeof alt);
+    if (alt_len)
+        put_field(b, WEIR_SLICE_LIT("Alt-Svc"), weir_slice(alt, alt_len));
     for (size_t i = 0; i < resp->num_headers; i++) {
         weir_slice_t name = resp->headers[i].name;
         if (weir_h1_is_hop_by_hop(name) || connection_lists(&ct, name))
             continue;
         if (r->respbody.decode && weir_slice_ieq_cstr(name, "content-length"))
+            continue;
+        if (alt_len && weir_slice_ieq_cstr(name, "alt-svc"))
             continue;
         put_field(b, name, resp->headers[i].value);
     }

@@ -292,8 +292,10 @@ static void append_simple_response(weir_req_t *r, int status, int close)
         blen = snprintf(body, sizeof body, "404 page not found\n");
     out_printf(&r->out,
                "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
-               "X-Content-Type-Options: nosniff\r\nContent-Length: %d\r\n%s\r\n",
+               "X-Content-Type-Options: nosniff\r\nContent-Length: %d\r\n%s",
                status, text, blen, close ? "Connection: close\r\n" : "");
+    weir_put_alt_svc(r, &r->out);
+    weir_buf_append(&r->out, "\r\n", 2);
     if (!r->head_method)
         weir_buf_append(&r->out, body, (size_t)blen);
     r->status = status;
@@ -539,9 +541,11 @@ static void redirect_request(weir_req_t *r, const weir_entrypoint_cfg_t *ep)
     r->close_after = r->close_after || !weir_body_done(&r->reqbody);
     out_printf(&r->out,
                "HTTP/1.1 %d %s\r\nLocation: %s://%.*s%s%.*s\r\n"
-               "Content-Type: text/plain; charset=utf-8\r\nContent-Length: %zu\r\n%s\r\n",
+               "Content-Type: text/plain; charset=utf-8\r\nContent-Length: %zu\r\n%s",
                status, text, scheme, (int)hl, host.ptr, port, (int)r->h1.path.len, r->h1.path.ptr,
                blen, r->close_after || !r->conn->keep_alive ? "Connection: close\r\n" : "");
+    weir_put_alt_svc(r, &r->out);
+    weir_buf_append(&r->out, "\r\n", 2);
     if (!r->head_method)
         weir_buf_append(&r->out, text, blen);
     r->status = status;

@@ -73,12 +73,14 @@ void weir_whoami_respond(weir_req_t *r)
     int keep = !r->close_after && c->keep_alive && h->keep_alive && !c->worker->draining;
     n = snprintf(line, sizeof line,
                  "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\n"
-                 "Content-Length: %zu\r\n%s\r\n",
+                 "Content-Length: %zu\r\n%s",
                  weir_buf_len(&body), keep ? (h->minor == 0 ? "Connection: keep-alive\r\n" : "")
                                            : "Connection: close\r\n");
     if (!keep)
         r->close_after = 1;
     weir_buf_append(&r->out, line, (size_t)n);
+    weir_put_alt_svc(r, &r->out);
+    weir_buf_append(&r->out, "\r\n", 2);
     if (!r->head_method)
         weir_buf_append(&r->out, weir_buf_head(&body), weir_buf_len(&body));
     r->status = 200;
