@@ -11,7 +11,7 @@
 BUILD ?= build
 SAN ?= 0
 CC ?= gcc
-PKGS := yaml-0.1 libpcre2-8 gnutls libnghttp2
+PKGS := yaml-0.1 libpcre2-8 gnutls libnghttp2 libngtcp2 libngtcp2_crypto_gnutls libnghttp3
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

@@ -4,7 +4,7 @@
 #   scripts/deps.sh test    to build and run every test (the default)
 # As root it runs apt-get; otherwise it prints the exact command and fails.
 set -e
-BUILD_PKGS="gcc make pkg-config libyaml-dev libpcre2-dev libgnutls28-dev libnghttp2-dev"
+BUILD_PKGS="gcc make pkg-config libyaml-dev libpcre2-dev libgnutls28-dev libnghttp2-dev libngtcp2-dev libngtcp2-crypto-gnutls-dev libnghttp3-dev"
 TEST_PKGS="$BUILD_PKGS clang libclang-rt-14-dev libcmocka-dev curl nginx haproxy wrk \
 python3 python3-pytest python3-h2 python3-hyperframe procps iproute2 nghttp2-client nghttp2-server \
 nftables gnutls-bin openssl"

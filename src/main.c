@@ -25,6 +25,7 @@
 #include "core/log.h"
 #include "http/snapshot.h"
 #include "http/worker.h"
+#include "quic/quic.h"
 
 #ifndef WEIR_VERSION
 #define WEIR_VERSION "0.0.0"
@@ -381,7 +382,7 @@ int main(int argc, char **argv)
         weir_config_errors_free(&errs);
         return 1;
     }
-    if (weir_tls_global_init() < 0) {
+    if (weir_tls_global_init() < 0 || weir_quic_global_init() < 0) {
         fprintf(stderr, "weir: cannot initialise GnuTLS\n");
         return 1;
     }

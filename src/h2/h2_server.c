@@ -163,24 +163,6 @@ static void give_back(weir_h2_stream_t *st, bool all)
 
 /* ---- request heads ---- */
 
-static int append_field(weir_h2_stream_t *st, const uint8_t *name, size_t nlen,
-                        const uint8_t *value, size_t vlen)
-{
-    uint32_t lens[2] = {(uint32_t)nlen, (uint32_t)vlen};
-    if (weir_buf_append(&st->hdr, lens, sizeof lens) < 0 ||
-        weir_buf_append(&st->hdr, name, nlen) < 0 || weir_buf_append(&st->hdr, value, vlen) < 0)
-        return -1;
-    st->nfields++;
-    return 0;
-}
-
-static weir_slice_t field_at(const char *p, uint32_t *nl, uint32_t *vl)
-{
-    memcpy(nl, p, 4);
-    memcpy(vl, p + 4, 4);
-    return weir_slice(p + 8, *nl);
-}
-
 static void start_error(weir_req_t *r, int status)
 {
     weir_loop_t *loop = r->conn->worker->loop;
@@ -202,95 +184,15 @@ static void start_stream(weir_h2_stream_t *st)
     }
     st->req = r;
     r->h2s = st;
-    weir_h1_request_t *h = &r->h1;
-    h->minor = 1;
-    h->keep_alive = 1;
-
-    /* Cookie fields may be split (RFC 9113 §8.2.3): join them for the
-     * HTTP/1.1 upstream. Make room first so the slices stay valid. */
-    size_t cookie_len = 0, ncookies = 0, off = 0, len = weir_buf_len(&st->hdr);
-    uint32_t nl, vl;
-    while (off < len) {
-        weir_slice_t n = field_at(weir_buf_head(&st->hdr) + off, &nl, &vl);
-        if (weir_slice_eq(n, WEIR_SLICE_LIT("cookie"))) {
-            cookie_len += vl + 2;
-            ncookies++;
-        }
-        off += 8 + nl + vl;
-    }
-    if (ncookies > 1 && weir_buf_reserve(&st->hdr, cookie_len) < 0) {
-        start_error(r, 500);
+    bool chunked;
+    int err = weir_fields_to_request(r, &st->hdr, st->remote_closed, &chunked);
+    if (!err && st->too_big)
+        err = 431;
+    if (err) {
+        start_error(r, err);
         return;
     }
-    char *cookie = ncookies > 1 ? weir_buf_tail(&st->hdr) : NULL;
-    size_t clen = 0;
-    bool cookie_added = false;
-
-    weir_slice_t host = WEIR_SLICE_NULL, authority = WEIR_SLICE_NULL, cl = WEIR_SLICE_NULL;
-    const char *base = weir_buf_head(&st->hdr);
-    for (off = 0; off < len; off += 8 + nl + vl) {
-        weir_slice_t n = field_at(base + off, &nl, &vl);
-        weir_slice_t v = weir_slice(base + off + 8 + nl, vl);
-        if (n.len && n.ptr[0] == ':') {
-            if (weir_slice_eq(n, WEIR_SLICE_LIT(":method")))
-                h->method = v;
-            else if (weir_slice_eq(n, WEIR_SLICE_LIT(":path")))
-                h->path = h->target = v;
-            else if (weir_slice_eq(n, WEIR_SLICE_LIT(":authority")))
-                authority = v;
-            continue; /* :scheme: nghttp2 checked it; the upstream is ours */
-        }
-        if (ncookies > 1 && weir_slice_eq(n, WEIR_SLICE_LIT("cookie"))) {
-            if (clen) {
-                memcpy(cookie + clen, "; ", 2);
-                clen += 2;
-            }
-            memcpy(cookie + clen, v.ptr, v.len);
-            clen += v.len;
-            if (cookie_added)
-                continue;
-            cookie_added = true; /* the joined value takes the first one's place */
-        }
-        if (weir_slice_eq(n, WEIR_SLICE_LIT("host")))
-            host = v;
-        else if (weir_slice_eq(n, WEIR_SLICE_LIT("content-length")))
-            cl = v;
-        if (h->num_headers >= WEIR_H1_MAX_HEADERS) {
-            st->too_big = 1;
-            break;
-        }
-        h->headers[h->num_headers++] = (weir_header_t){n, v};
-    }
-    if (ncookies > 1) {
-        for (size_t i = 0; i < h->num_headers; i++)
-            if (weir_slice_eq(h->headers[i].name, WEIR_SLICE_LIT("cookie"))) {
-                h->headers[i].value = weir_slice(cookie, clen);
-                break;
-            }
-    }
-    /* :authority wins over Host (RFC 9113 §8.3.1). */
-    h->host = authority.len ? authority : host;
-    if (st->too_big) {
-        start_error(r, 431);
-        return;
-    }
-    if (weir_slice_eq(h->method, WEIR_SLICE_LIT("CONNECT"))) {
-        start_error(r, 501); /* no tunnels over HTTP/2 streams yet */
-        return;
-    }
-    if (st->remote_closed) {
-        h->body = WEIR_BODY_NONE;
-    } else if (cl.len) {
-        uint64_t v = 0;
-        for (size_t i = 0; i < cl.len; i++)
-            v = v * 10 + (uint64_t)(cl.ptr[i] - '0'); /* nghttp2 checked the digits */
-        h->body = WEIR_BODY_LENGTH;
-        h->content_length = v;
-    } else {
-        /* A body of unknown length: chunked to the HTTP/1.1 upstream. */
-        h->body = WEIR_BODY_CHUNKED;
-        st->chunked_up = 1;
-    }
+    st->chunked_up = chunked;
     weir_req_start(r);
 }
 
@@ -349,8 +251,9 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *frame, const uint8
         st->too_big = 1; /* answered 431 once the block is complete */
         return 0;
     }
-    if (append_field(st, name, nlen, value, vlen) < 0)
+    if (weir_fields_append(&st->hdr, name, nlen, value, vlen) < 0)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    st->nfields++;
     return 0;
 }
 
@@ -509,19 +412,6 @@ static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t code, void *
 static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t length,
                          uint32_t *flags, nghttp2_data_source *src, void *ud);
 
-static bool connection_lists(const weir_h1_response_t *resp, weir_slice_t name)
-{
-    for (size_t i = 0; i < resp->num_headers; i++) {
-        if (!weir_slice_ieq_cstr(resp->headers[i].name, "connection"))
-            continue;
-        weir_slice_t list = resp->headers[i].value, tok;
-        while (weir_h1_next_token(&list, &tok))
-            if (weir_slice_ieq(tok, name))
-                return true;
-    }
-    return false;
-}
-
 /* Sends the response head of r->resp on the stream; the body follows from
  * st->out unless the response has none. */
 static int submit_head(weir_req_t *r, bool has_body)
@@ -529,25 +419,7 @@ static int submit_head(weir_req_t *r, bool has_body)
     weir_h2_stream_t *st = r->h2s;
     weir_h2_conn_t *h2 = st->h2;
     static __thread weir_nvlist_t l;
-    weir_nv_reset(&l);
-    char status[8];
-    snprintf(status, sizeof status, "%03d", r->resp.status % 1000);
-    weir_nv_add(&l, WEIR_SLICE_LIT(":status"), weir_slice(status, 3));
-    static __thread char alt[1024];
-    size_t alt_len = weir_alt_svc_value(r, r->resp.headers, r->resp.num_headers, alt, sizeof alt);
-    if (alt_len)
-        weir_nv_add(&l, WEIR_SLICE_LIT("alt-svc"), weir_slice(alt, alt_len));
-    for (size_t i = 0; i < r->resp.num_headers; i++) {
-        weir_slice_t n = r->resp.headers[i].name;
-        if (weir_h1_is_hop_by_hop(n) || connection_lists(&r->resp, n) ||
-            weir_slice_ieq_cstr(n, "transfer-encoding"))
-            continue;
-        if (alt_len && weir_slice_ieq_cstr(n, "alt-svc"))
-            continue;
-        if (r->respbody.decode && weir_slice_ieq_cstr(n, "content-length"))
-            continue;
-        weir_nv_add(&l, n, r->resp.headers[i].value);
-    }
+    weir_nv_response(&l, r);
     nghttp2_data_provider prd = {.source.ptr = st, .read_callback = read_body};
     int rv = nghttp2_submit_response(h2->s, st->id, l.nv, l.n, has_body ? &prd : NULL);
     if (rv < 0)
@@ -557,15 +429,6 @@ static int submit_head(weir_req_t *r, bool has_body)
         st->out_eof = 1;
     schedule(h2);
     return 0;
-}
-
-static bool resp_has_body(const weir_req_t *r)
-{
-    if (r->head_method || r->resp.status == 204 || r->resp.status == 304)
-        return false;
-    if (r->resp.body == WEIR_BODY_NONE)
-        return false;
-    return !(r->resp.body == WEIR_BODY_LENGTH && r->resp.content_length == 0);
 }
 
 /* Trailer fields kept as "Name: value\r\n" lines → a trailing HEADERS. */
@@ -637,7 +500,7 @@ ssize_t weir_h2_send(weir_req_t *r, const struct iovec *iov, int iovcnt)
 
 int weir_h2_submit_head(weir_req_t *r)
 {
-    return submit_head(r, resp_has_body(r));
+    return submit_head(r, weir_resp_has_body(r));
 }
 
 void weir_h2_flush_generated(weir_req_t *r)
@@ -654,7 +517,7 @@ void weir_h2_flush_generated(weir_req_t *r)
         weir_req_finish(r, 0);
         return;
     }
-    if (submit_head(r, resp_has_body(r)) < 0) {
+    if (submit_head(r, weir_resp_has_body(r)) < 0) {
         weir_req_finish(r, 0);
         return;
     }

@@ -130,7 +130,7 @@ void weir_accesslog_write(weir_req_t *r)
     gmtime_r(&secs, &tm);
     char proto[16];
     snprintf(proto, sizeof proto, "%s",
-             r->h2s ? "HTTP/2.0" : r->h1.minor == 0 ? "HTTP/1.0" : "HTTP/1.1");
+             r->h3s ? "HTTP/3.0" : r->h2s ? "HTTP/2.0" : r->h1.minor == 0 ? "HTTP/1.0" : "HTTP/1.1");
     const char *router = r->route ? r->route->full_name : "-";
     const char *service = r->service ? r->service->full_name : "-";
     const char *url = r->server >= 0 ? r->view->snap->servers[r->server]->url : "-";
@@ -150,11 +150,11 @@ void weir_accesslog_write(weir_req_t *r)
         add_json_str(w, method);
         add(w, ",\"RequestPath\":", 15);
         add_json_str(w, path);
-        addf(w, ",\"RequestProtocol\":\"%s\",\"RequestScheme\":\"http\",\"RequestCount\":%u,"
+        addf(w, ",\"RequestProtocol\":\"%s\",\"RequestScheme\":\"%s\",\"RequestCount\":%u,"
                 "\"RetryAttempts\":%d,\"RouterName\":\"%s\",\"ServiceName\":\"%s\","
                 "\"ServiceURL\":\"%s\",\"entryPointName\":\"%s\",\"StartUTC\":\"%s.%06lldZ\","
                 "\"level\":\"info\",\"msg\":\"\"}\n",
-             proto, r->conn->requests + 1, r->retried, router, service, url, ep->name, ts,
+             proto, r->conn->is_tls ? "https" : "http", r->conn->requests + 1, r->retried, router, service, url, ep->name, ts,
              (long long)(start_us % 1000000));
     } else {
         char ts[40];

@@ -140,6 +140,27 @@ struct weir_req {
     struct weir_req *next_free;
 };
 
+/* ---- request heads from field lists (HTTP/2, HTTP/3): fields.c ---- */
+/* Appends one decoded field to a stream's list. Returns 0 or -1. */
+int weir_fields_append(weir_buf_t *b, const uint8_t *name, size_t nlen, const uint8_t *value,
+                       size_t vlen);
+/* Fills r->h1 from a complete list (slices point into hdr, which may grow
+ * once here to join cookies and must not change afterwards). no_body: the
+ * head ended the stream. Returns 0 (*chunked: a body of unknown length,
+ * to be sent chunked upstream), or the status to answer (400, 431, 500,
+ * 501). */
+int weir_fields_to_request(weir_req_t *r, weir_buf_t *hdr, bool no_body, bool *chunked);
+/* Whether the response in r->resp carries a body (not for HEAD, 204, 304,
+ * or an empty one). */
+bool weir_resp_has_body(const weir_req_t *r);
+
+/* The request rides a multiplexed stream (HTTP/2 or HTTP/3): the protocol
+ * frames the body itself, trailers go in their own HEADERS. */
+static inline bool weir_req_multiplexed(const weir_req_t *r)
+{
+    return r->h2s || r->h3s;
+}
+
 /* ---- the client side of a request, whatever the HTTP version ----
  * The proxy and the internal services talk to these; each dispatches to
  * HTTP/1 (this file's connection) or to the request's HTTP/2 stream. */

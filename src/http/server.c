@@ -12,6 +12,7 @@
 
 #include "core/log.h"
 #include "h2/h2.h"
+#include "h3/h3.h"
 #include "http/conn.h"
 #include "tls/clienthello.h"
 #include "tls/tls.h"
@@ -158,6 +159,8 @@ ssize_t weir_req_send(weir_req_t *r, const struct iovec *iov, int iovcnt)
 {
     if (r->h2s)
         return weir_h2_send(r, iov, iovcnt);
+    if (r->h3s)
+        return weir_h3_send(r, iov, iovcnt);
     return weir_conn_write(r->conn, iov, iovcnt);
 }
 
@@ -165,31 +168,37 @@ int weir_req_client_head(weir_req_t *r)
 {
     if (r->h2s)
         return weir_h2_submit_head(r);
+    if (r->h3s)
+        return weir_h3_submit_head(r);
     return weir_build_client_head(r);
 }
 
 weir_buf_t *weir_req_body_src(weir_req_t *r)
 {
-    return r->h2s ? weir_h2_body_src(r) : &r->conn->in;
+    return r->h2s ? weir_h2_body_src(r) : r->h3s ? weir_h3_body_src(r) : &r->conn->in;
 }
 
 void weir_req_want_body(weir_req_t *r)
 {
     if (r->h2s)
         weir_h2_want_body(r);
+    else if (r->h3s)
+        weir_h3_want_body(r);
     else
         weir_conn_want_body(r->conn);
 }
 
 bool weir_req_body_eof(const weir_req_t *r)
 {
-    return r->h2s ? weir_h2_body_eof(r) : r->conn->rd_eof;
+    return r->h2s ? weir_h2_body_eof(r) : r->h3s ? weir_h3_body_eof(r) : r->conn->rd_eof;
 }
 
 void weir_req_abort(weir_req_t *r)
 {
     if (r->h2s)
         weir_h2_abort(r);
+    else if (r->h3s)
+        weir_h3_abort(r);
     else
         weir_conn_abort(r->conn);
 }
@@ -198,13 +207,15 @@ void weir_req_resume_later(weir_req_t *r)
 {
     if (r->h2s)
         weir_h2_resume_later(r);
+    else if (r->h3s)
+        weir_h3_resume_later(r);
     else
         weir_conn_resume_later(r->conn);
 }
 
 void weir_req_request_sent(weir_req_t *r)
 {
-    if (!r->h2s)
+    if (!weir_req_multiplexed(r))
         weir_timer_stop(&r->conn->timer);
 }
 
@@ -212,6 +223,10 @@ void weir_req_response_started(weir_req_t *r)
 {
     if (r->h2s) {
         weir_h2_response_started(r);
+        return;
+    }
+    if (r->h3s) {
+        weir_h3_response_started(r);
         return;
     }
     weir_conn_t *c = r->conn;
@@ -351,11 +366,14 @@ static int request_body_done(const weir_req_t *r)
 void weir_req_finish(weir_req_t *r, int ok)
 {
     weir_conn_t *c = r->conn;
-    if (r->h2s) {
+    if (weir_req_multiplexed(r)) {
         weir_accesslog_write(r);
         if (r->up || r->ups)
             weir_proxy_abort(r);
-        weir_h2_finish(r, ok);
+        if (r->h2s)
+            weir_h2_finish(r, ok);
+        else
+            weir_h3_finish(r, ok);
         return;
     }
     weir_timer_stop(&c->timer);
@@ -427,7 +445,7 @@ static void discard_pump(weir_conn_t *c)
 
 void weir_req_discard_body(weir_req_t *r)
 {
-    if (r->h2s) {
+    if (weir_req_multiplexed(r)) {
         /* The stream's remaining DATA is dropped as it arrives. */
         weir_req_finish(r, 1);
         return;
@@ -442,6 +460,10 @@ void weir_conn_flush_generated(weir_req_t *r)
 {
     if (r->h2s) {
         weir_h2_flush_generated(r);
+        return;
+    }
+    if (r->h3s) {
+        weir_h3_flush_generated(r);
         return;
     }
     int f = flush_out(r);
@@ -468,7 +490,7 @@ void weir_req_error(weir_req_t *r, int status)
         r->close_after = 1;
     append_simple_response(r, status, r->close_after || !c->keep_alive || !r->h1.keep_alive);
     r->internal_done = 1;
-    if (!r->h2s)
+    if (!weir_req_multiplexed(r))
         c->state = CONN_ACTIVE;
     weir_conn_flush_generated(r);
 }
@@ -755,20 +777,8 @@ static int start_tls(weir_conn_t *c)
         conn_close(c);
         return 1;
     }
-    char sni[WEIR_HOST_MAX];
-    size_t n = 0;
-    if (ch.has_sni && ch.sni.len < sizeof sni) {
-        for (; n < ch.sni.len; n++) {
-            char ch_ = ch.sni.ptr[n];
-            sni[n] = ch_ >= 'A' && ch_ <= 'Z' ? (char)(ch_ + 32) : ch_;
-        }
-        if (n && sni[n - 1] == '.')
-            n--;
-    }
-    weir_slice_t name = weir_slice(sni, n);
-    int opt = weir_tls_ctx_options_for(ctx, name);
-    const weir_tls_cert_t *cert = n ? weir_tls_ctx_find_cert(ctx, name) : NULL;
-    weir_debug("tls: sni \"%.*s\" options %d certificate %s", (int)n, sni, opt, cert ? "found" : "default");
+    const weir_tls_cert_t *cert;
+    int opt = weir_tls_pick(ctx, &ch, &cert);
     gnutls_session_t session;
     if (weir_tls_session_new(ctx, opt, cert, &session) < 0) {
         conn_close(c); /* sniStrict and no certificate for the name */

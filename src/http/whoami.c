@@ -50,8 +50,9 @@ void weir_whoami_respond(weir_req_t *r)
     weir_buf_append(&body, h->method.ptr, h->method.len);
     weir_buf_append(&body, " ", 1);
     weir_buf_append(&body, h->target.ptr, h->target.len);
-    n = r->h2s ? snprintf(line, sizeof line, " HTTP/2.0\n")
-               : snprintf(line, sizeof line, " HTTP/1.%d\n", h->minor);
+    n = r->h3s   ? snprintf(line, sizeof line, " HTTP/3.0\n")
+        : r->h2s ? snprintf(line, sizeof line, " HTTP/2.0\n")
+                 : snprintf(line, sizeof line, " HTTP/1.%d\n", h->minor);
     weir_buf_append(&body, line, (size_t)n);
     if (h->host.len) {
         weir_buf_append(&body, "Host: ", 6);

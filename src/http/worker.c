@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "h2/h2_mem.h"
 #include "http/conn.h"
+#include "quic/quic.h"
 #include "upstream/upstream.h"
 
 weir_server_t weir_server = {.mu = PTHREAD_MUTEX_INITIALIZER, .access_fd = -1};
@@ -172,13 +173,19 @@ static void close_listeners(weir_worker_t *w)
 static void on_wake(void *arg)
 {
     weir_worker_t *w = arg;
-    if (atomic_exchange(&w->switch_pending, 0))
+    weir_quic_on_wake(w);
+    if (atomic_exchange(&w->switch_pending, 0)) {
+        weir_view_t *before = w->view;
         adopt_snapshot(w);
+        if (w->view != before)
+            weir_quic_reloaded(w);
+    }
     if (atomic_load(&weir_server.draining) && !w->draining) {
         w->draining = 1;
         w->drain_deadline_ms = weir_loop_now(w->loop) + weir_server.grace_ms;
         close_listeners(w);
         weir_conns_drain(w);
+        weir_quic_drain(w);
     }
 }
 
@@ -212,11 +219,15 @@ static void *worker_main(void *arg)
             weir_accesslog_flush(w);
             if (w->num_conns == 0)
                 w->done = 1;
-            else if (weir_loop_now(w->loop) >= w->drain_deadline_ms)
+            else if (weir_loop_now(w->loop) >= w->drain_deadline_ms) {
                 weir_conns_close_all(w);
+                weir_quic_close_all(w);
+            }
         }
     }
     weir_loop_run_once(w->loop, 0); /* deferred frees of the last connections */
+    weir_quic_free(w);
+    weir_loop_run_once(w->loop, 0);
     weir_accesslog_flush(w);
     weir_pools_free(w);
     while (w->free_reqs) {
@@ -266,6 +277,16 @@ int weir_workers_start(weir_snapshot_t *snap, int n)
             l->worker = w;
             l->ep = (int)e;
             weir_loop_add_reader(w->loop, &l->io);
+            if (ep->http3) {
+                int rc = weir_quic_listen(w, (int)e);
+                if (rc < 0) {
+                    weir_error("entry point %s: cannot listen on UDP %s for HTTP/3: %s", ep->name,
+                               ep->address, strerror(-rc));
+                    fprintf(stderr, "weir: entry point %s: cannot listen on UDP %s for HTTP/3: %s\n",
+                            ep->name, ep->address, strerror(-rc));
+                    return -1;
+                }
+            }
         }
         weir_snapshot_ref(snap);
         w->view = view_new(w, snap);

@@ -77,6 +77,7 @@ struct weir_worker {
     /* free lists */
     struct weir_req *free_reqs;
     int num_free_reqs;
+    struct weir_quic_worker *quic; /* HTTP/3: UDP sockets and QUIC connections */
     int done;
 };
 

@@ -6,6 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <pthread.h>
+#include <time.h>
+
+#include "core/log.h"
 #include "tls/tls_internal.h"
 
 /* ---- process-wide ---- */
@@ -15,6 +19,47 @@
  * encryption keys rotate while this one stays. */
 static gnutls_datum_t ticket_key;
 
+/* 0-RTT anti-replay (QUIC early data): GnuTLS checks a ClientHello's
+ * ticket age against its window and asks this store whether the same
+ * hello was seen inside it. The store is process-wide (any worker may get
+ * the replay), a fixed table of hashes with their expiry: a full slot
+ * whose entry has not expired refuses early data for the newcomer (the
+ * safe side: the request then waits for the handshake). */
+static gnutls_anti_replay_t anti_replay;
+#define REPLAY_SLOTS 65536
+static struct {
+    uint64_t hash;
+    time_t expires;
+} replay_seen[REPLAY_SLOTS];
+static pthread_mutex_t replay_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int replay_add(void *ptr, time_t exp_time, const gnutls_datum_t *key,
+                      const gnutls_datum_t *data)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (unsigned i = 0; i < key->size; i++)
+        h = (h ^ key->data[i]) * 0x100000001b3ull;
+    time_t now = time(NULL);
+    int rc = 0;
+    pthread_mutex_lock(&replay_mu);
+    for (unsigned probe = 0; probe < 4; probe++) {
+        unsigned slot = (unsigned)((h >> 16) + probe) % REPLAY_SLOTS;
+        if (replay_seen[slot].expires > now && replay_seen[slot].hash == h) {
+            rc = GNUTLS_E_DB_ENTRY_EXISTS;
+            break;
+        }
+        if (replay_seen[slot].expires <= now) {
+            replay_seen[slot].hash = h;
+            replay_seen[slot].expires = exp_time;
+            break;
+        }
+        if (probe == 3)
+            rc = GNUTLS_E_DB_ENTRY_EXISTS; /* no room: no early data */
+    }
+    pthread_mutex_unlock(&replay_mu);
+    return rc;
+}
+
 int weir_tls_global_init(void)
 {
     if (gnutls_global_init() < 0) return -1;
@@ -22,11 +67,19 @@ int weir_tls_global_init(void)
         gnutls_global_deinit();
         return -1;
     }
+    if (gnutls_anti_replay_init(&anti_replay) < 0) {
+        gnutls_free(ticket_key.data);
+        gnutls_global_deinit();
+        return -1;
+    }
+    gnutls_anti_replay_set_add_function(anti_replay, replay_add);
     return 0;
 }
 
 void weir_tls_global_deinit(void)
 {
+    if (anti_replay) gnutls_anti_replay_deinit(anti_replay);
+    anti_replay = NULL;
     if (ticket_key.data) gnutls_memset(ticket_key.data, 0, ticket_key.size);
     gnutls_free(ticket_key.data);
     ticket_key.data = NULL;
@@ -300,7 +353,61 @@ int weir_tls_session_new(const weir_tls_ctx_t *ctx, int opt, const weir_tls_cert
         gnutls_deinit(s);
         return -1;
     }
-    gnutls_session_set_ptr(s, (void *)op); /* for the client certificate check */
+    gnutls_db_set_ptr(s, (void *)op); /* for the client certificate check */
+    tls_opt_client_auth(op, s);
+    *out = s;
+    return 0;
+}
+
+int weir_tls_pick(const weir_tls_ctx_t *ctx, const weir_client_hello_t *ch,
+                  const weir_tls_cert_t **cert)
+{
+    char sni[256];
+    size_t n = 0;
+    if (ch->has_sni && ch->sni.len < sizeof sni) {
+        for (; n < ch->sni.len; n++) {
+            char c = ch->sni.ptr[n];
+            sni[n] = c >= 'A' && c <= 'Z' ? (char)(c + 32) : c;
+        }
+        if (n && sni[n - 1] == '.')
+            n--;
+    }
+    weir_slice_t name = weir_slice(sni, n);
+    int opt = weir_tls_ctx_options_for(ctx, name);
+    *cert = n ? weir_tls_ctx_find_cert(ctx, name) : NULL;
+    weir_debug("tls: sni \"%.*s\" options %d certificate %s", (int)n, sni, opt,
+               *cert ? "found" : "default");
+    return opt;
+}
+
+int weir_tls_quic_session_new(const weir_tls_ctx_t *ctx, int opt, const weir_tls_cert_t *cert,
+                              bool early_data, gnutls_session_t *out)
+{
+    if (opt < 0 || (size_t)opt >= ctx->num_opts) opt = 0;
+    const tls_opt_t *op = &ctx->opts[opt];
+    if (!cert) {
+        if (op->sni_strict) return -1;
+        cert = &ctx->def;
+    }
+    if (!cert->cred || !op->quic_prio) return -1;
+    unsigned flags = GNUTLS_SERVER | GNUTLS_NO_AUTO_SEND_TICKET | GNUTLS_NO_END_OF_EARLY_DATA;
+    if (early_data) flags |= GNUTLS_ENABLE_EARLY_DATA;
+    if (!op->tickets) flags |= GNUTLS_NO_TICKETS;
+    gnutls_session_t s;
+    if (gnutls_init(&s, flags) < 0) return -1;
+    static const gnutls_datum_t h3 = {(unsigned char *)"h3", 2};
+    if (gnutls_priority_set(s, op->quic_prio) < 0 ||
+        gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, cert->cred) < 0 ||
+        gnutls_alpn_set_protocols(s, &h3, 1, GNUTLS_ALPN_MANDATORY) < 0 ||
+        (op->tickets && gnutls_session_ticket_enable_server(s, &ticket_key) < 0)) {
+        gnutls_deinit(s);
+        return -1;
+    }
+    if (early_data) {
+        gnutls_anti_replay_enable(s, anti_replay);
+        gnutls_record_set_max_early_data_size(s, 0xffffffffu);
+    }
+    gnutls_db_set_ptr(s, (void *)op);
     tls_opt_client_auth(op, s);
     *out = s;
     return 0;

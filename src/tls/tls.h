@@ -21,6 +21,7 @@
 #include "config/config.h"
 #include "core/buf.h"
 #include "core/slice.h"
+#include "tls/clienthello.h"
 
 typedef struct weir_tls_ctx weir_tls_ctx_t;
 typedef struct weir_tls_cert weir_tls_cert_t;
@@ -63,6 +64,11 @@ const weir_tls_cert_t *weir_tls_ctx_default_cert(const weir_tls_ctx_t *ctx);
  * Traefik's). */
 int weir_tls_ctx_options_for(const weir_tls_ctx_t *ctx, weir_slice_t name);
 
+/* The TLS options index and the certificate (*cert; NULL: the default)
+ * for a ClientHello's server name (lower-cased, trailing dot dropped). */
+int weir_tls_pick(const weir_tls_ctx_t *ctx, const weir_client_hello_t *ch,
+                  const weir_tls_cert_t **cert);
+
 /* Starts a server session on fd for options index opt and certificate cert
  * (NULL: the default certificate): priorities, credentials, ALPN,
  * session tickets (unless disabled), client certificate request and
@@ -70,6 +76,15 @@ int weir_tls_ctx_options_for(const weir_tls_ctx_t *ctx, weir_slice_t name);
  * opt has sniStrict and cert is NULL. Returns 0 and *out, or -1. */
 int weir_tls_session_new(const weir_tls_ctx_t *ctx, int opt, const weir_tls_cert_t *cert,
                          gnutls_session_t *out);
+
+/* A server session for a QUIC connection (RFC 9001) under options opt and
+ * certificate cert (NULL: the default one): TLS 1.3 only, ALPN h3 only,
+ * tickets sent by the caller after the handshake, early data (0-RTT)
+ * accepted when early_data, with process-wide anti-replay. The session's
+ * user pointer is left to the QUIC crypto helper. Returns 0 and *out, or
+ * -1 (also when the options allow no TLS 1.3, or sniStrict refuses). */
+int weir_tls_quic_session_new(const weir_tls_ctx_t *ctx, int opt, const weir_tls_cert_t *cert,
+                              bool early_data, gnutls_session_t *out);
 
 /* A client session to an https:// server through serversTransport number
  * transport (index into cfg->transports): SNI and the verified name are the

@@ -78,6 +78,7 @@ void tls_generated_free(tls_generated_t *g);
 
 typedef struct {
     gnutls_priority_t prio;
+    gnutls_priority_t quic_prio; /* TLS 1.3 only, for QUIC; NULL when the options forbid it */
     gnutls_datum_t *alpn;
     unsigned num_alpn;
     gnutls_x509_trust_list_t trust; /* clientAuth.caFiles; NULL when none */
@@ -95,7 +96,8 @@ int tls_opt_build(tls_opt_t *op, const weir_tls_options_cfg_t *o, weir_config_er
 void tls_opt_free(tls_opt_t *op);
 /* Applies op's client authentication to a server session s: certificate
  * request mode and, for the verifying modes, a verify function run during
- * the handshake (the session's user pointer must be op). */
+ * the handshake (it finds op in the session's db pointer: the user pointer
+ * belongs to the QUIC crypto helper on QUIC sessions). */
 void tls_opt_client_auth(const tls_opt_t *op, gnutls_session_t s);
 
 /* ---- upstream (client) sessions (tls_upstream.c) ---- */

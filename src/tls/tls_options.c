@@ -207,6 +207,14 @@ static int build_priority(tls_opt_t *op, const weir_tls_options_cfg_t *o,
                                o->name, gnutls_strerror(rc), where ? where : "");
         return -1;
     }
+    /* QUIC: TLS 1.3 only, without the middlebox compatibility mode (RFC
+     * 9001 §8.4). Options that allow no TLS 1.3 get no QUIC priority, and
+     * QUIC handshakes under them fail. */
+    size_t n = strlen(s);
+    snprintf(s + n, sizeof s - n,
+             ":-VERS-TLS1.2:-VERS-TLS1.1:-VERS-TLS1.0:-VERS-DTLS-ALL:%%DISABLE_TLS13_COMPAT_MODE");
+    if (gnutls_priority_init2(&op->quic_prio, s, NULL, 0) < 0)
+        op->quic_prio = NULL;
     return 0;
 }
 
@@ -280,6 +288,7 @@ int tls_opt_build(tls_opt_t *op, const weir_tls_options_cfg_t *o, weir_config_er
 void tls_opt_free(tls_opt_t *op)
 {
     if (op->prio) gnutls_priority_deinit(op->prio);
+    if (op->quic_prio) gnutls_priority_deinit(op->quic_prio);
     for (unsigned k = 0; k < op->num_alpn; k++)
         free(op->alpn[k].data);
     free(op->alpn);
@@ -297,7 +306,7 @@ void tls_opt_free(tls_opt_t *op)
  * certificate is fine for VerifyClientCertIfGiven only. */
 static int verify_client(gnutls_session_t s)
 {
-    const tls_opt_t *op = gnutls_session_get_ptr(s);
+    const tls_opt_t *op = gnutls_db_get_ptr(s);
     unsigned n = 0;
     const gnutls_datum_t *raw = gnutls_certificate_get_peers(s, &n);
     if (!raw || n == 0) return op->auth == WEIR_CLIENT_AUTH_REQUIRE_AND_VERIFY ? -1 : 0;

@@ -392,7 +392,7 @@ static void decide_framing(weir_h2up_stream_t *st)
         st->body_kind = WEIR_BODY_CHUNKED;
     /* HTTP/1.1 clients get chunks (and the trailers in the last one);
      * HTTP/2 clients and HTTP/1.0 ones get the bare data. */
-    st->chunked_out = r && st->body_kind == WEIR_BODY_CHUNKED && !r->h2s && r->h1.minor >= 1;
+    st->chunked_out = r && st->body_kind == WEIR_BODY_CHUNKED && !weir_req_multiplexed(r) && r->h1.minor >= 1;
 }
 
 static int append_chunk(weir_buf_t *b, const uint8_t *data, size_t len)
@@ -432,7 +432,7 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *frame, const uint8
     if (st->head_ready) {
         /* Trailers: the HTTP/2 client's trailing HEADERS, or the last
          * chunk's trailer section for an HTTP/1.1 client. */
-        weir_buf_t *b = st->r->h2s ? &st->r->trailers : st->chunked_out ? &st->trl : NULL;
+        weir_buf_t *b = weir_req_multiplexed(st->r) ? &st->r->trailers : st->chunked_out ? &st->trl : NULL;
         if (!b || (nlen && name[0] == ':'))
             return 0;
         if (weir_buf_len(b) + nlen + vlen > MAX_RESP_FIELDS_BYTES)
@@ -618,7 +618,7 @@ static int start_response(weir_h2up_stream_t *st)
     b->remaining = st->content_length;
     if (b->kind == WEIR_BODY_CHUNKED && !st->chunked_out) {
         b->decode = 1; /* no Transfer-Encoding to the client */
-        if (!r->h2s)
+        if (!weir_req_multiplexed(r))
             r->close_after = 1; /* HTTP/1.0: the end of the body is the close */
     }
     r->resp_started = 1;

@@ -428,8 +428,8 @@ static void begin_response(weir_req_t *r)
     r->status = r->resp.status;
     b->kind = r->resp.body;
     b->remaining = r->resp.content_length;
-    if (r->h2s) {
-        /* HTTP/2 frames the body itself: only the data goes on, and the
+    if (weir_req_multiplexed(r)) {
+        /* HTTP/2 and HTTP/3 frame the body themselves: only the data goes on, and the
          * trailer section becomes a trailing HEADERS frame. */
         if (b->kind == WEIR_BODY_CHUNKED) {
             b->decode = 1;
@@ -464,7 +464,7 @@ static int parse_response_head(weir_req_t *r)
         if (st >= 100 && st < 200 && st != 101) {
             /* Interim responses: 100 is ours to send; forward the others
              * (103 Early Hints) to HTTP/1.1 clients. */
-            if (st != 100 && r->h1.minor >= 1 && !r->h2s)
+            if (st != 100 && r->h1.minor >= 1 && !weir_req_multiplexed(r))
                 weir_buf_append(&r->out, weir_buf_head(&u->in), (size_t)n);
             weir_buf_consume(&u->in, (size_t)n);
             continue;
