@@ -32,11 +32,18 @@ weir_h3_conn_t *weir_h3_new(weir_quic_conn_t *qc, ngtcp2_conn *q, weir_conn_t *c
                             uint64_t max_bidi_streams);
 /* Frees the session; requests still in flight end with 499. */
 void weir_h3_free(weir_h3_conn_t *h3);
-/* Bytes of stream sid: returns how many the HTTP/3 framing consumed (to
+/* Bytes of stream sid (early: they came in 0-RTT packets, before the
+ * handshake completed): returns how many the HTTP/3 framing consumed (to
  * credit at once; body bytes are credited when the proxy takes them), or
  * a negative nghttp3 error (the connection must close with the QUIC
- * application error it maps to). */
-ssize_t weir_h3_recv(weir_h3_conn_t *h3, int64_t sid, const uint8_t *p, size_t n, bool fin);
+ * application error it maps to).
+ *
+ * A request whose head came in early data is replayable by an attacker:
+ * only GET, HEAD and OPTIONS go on, with "Early-Data: 1" for the backend
+ * (RFC 8470); other methods get 425 Too Early and the client retries
+ * after the handshake. */
+ssize_t weir_h3_recv(weir_h3_conn_t *h3, int64_t sid, const uint8_t *p, size_t n, bool fin,
+                     bool early);
 /* The peer acknowledged n more body bytes of sid. */
 int weir_h3_acked(weir_h3_conn_t *h3, int64_t sid, uint64_t n);
 /* The QUIC stream is closed (both directions, or reset). */

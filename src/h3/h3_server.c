@@ -53,7 +53,7 @@ struct weir_h3_stream {
     struct weir_h3_stream *next, *prev;
     uint8_t remote_closed : 1, out_eof : 1, submitted : 1, too_big : 1, resume : 1, blocked : 1,
         chunked_up : 1, reset : 1;
-    uint8_t eof_handed : 1;
+    uint8_t eof_handed : 1, early : 1;
 };
 
 struct weir_h3_conn {
@@ -63,7 +63,7 @@ struct weir_h3_conn {
     weir_conn_t *c;
     weir_h3_stream_t *streams;
     int nstreams;
-    uint8_t goaway : 1, dead : 1;
+    uint8_t goaway : 1, dead : 1, early_now : 1;
 };
 
 static const weir_entrypoint_cfg_t *ep_of(const weir_conn_t *c)
@@ -194,6 +194,17 @@ static void start_stream(weir_h3_stream_t *st)
     int err = weir_fields_to_request(r, &st->hdr, st->remote_closed, &chunked);
     if (!err && st->too_big)
         err = 431;
+    if (!err && st->early) {
+        weir_slice_t m = r->h1.method;
+        if (weir_slice_eq(m, WEIR_SLICE_LIT("GET")) || weir_slice_eq(m, WEIR_SLICE_LIT("HEAD")) ||
+            weir_slice_eq(m, WEIR_SLICE_LIT("OPTIONS"))) {
+            if (r->h1.num_headers < WEIR_H1_MAX_HEADERS)
+                r->h1.headers[r->h1.num_headers++] =
+                    (weir_header_t){WEIR_SLICE_LIT("early-data"), WEIR_SLICE_LIT("1")};
+        } else {
+            err = 425;
+        }
+    }
     if (err) {
         start_error(r, err);
         return;
@@ -212,6 +223,7 @@ static int on_begin_headers(nghttp3_conn *h, int64_t sid, void *ud, void *sud)
     weir_h3_stream_t *st = stream_new(h3, sid);
     if (!st)
         return NGHTTP3_ERR_NOMEM;
+    st->early = h3->early_now;
     nghttp3_conn_set_stream_user_data(h, sid, st);
     return 0;
 }
@@ -656,9 +668,13 @@ void weir_h3_free(weir_h3_conn_t *h3)
     free(h3);
 }
 
-ssize_t weir_h3_recv(weir_h3_conn_t *h3, int64_t sid, const uint8_t *p, size_t n, bool fin)
+ssize_t weir_h3_recv(weir_h3_conn_t *h3, int64_t sid, const uint8_t *p, size_t n, bool fin,
+                     bool early)
 {
-    return nghttp3_conn_read_stream(h3->h, sid, p, n, fin);
+    h3->early_now = early;
+    ssize_t rv = nghttp3_conn_read_stream(h3->h, sid, p, n, fin);
+    h3->early_now = 0;
+    return rv;
 }
 
 int weir_h3_acked(weir_h3_conn_t *h3, int64_t sid, uint64_t n)

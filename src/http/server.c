@@ -286,6 +286,7 @@ const char *weir_status_text(int status)
     case 413: return "Payload Too Large";
     case 414: return "URI Too Long";
     case 421: return "Misdirected Request";
+    case 425: return "Too Early";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
     case 501: return "Not Implemented";

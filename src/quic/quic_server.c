@@ -537,7 +537,8 @@ static int on_stream_data(ngtcp2_conn *q, uint32_t flags, int64_t sid, uint64_t 
     weir_quic_conn_t *qc = ud;
     if (!qc->h3)
         return 0;
-    ssize_t n = weir_h3_recv(qc->h3, sid, data, len, flags & NGTCP2_STREAM_DATA_FLAG_FIN);
+    ssize_t n = weir_h3_recv(qc->h3, sid, data, len, flags & NGTCP2_STREAM_DATA_FLAG_FIN,
+                             flags & NGTCP2_STREAM_DATA_FLAG_EARLY);
     if (n < 0) {
         ngtcp2_connection_close_error_set_application_error(
             &qc->err, nghttp3_err_infer_quic_app_error_code((int)n), NULL, 0);
