@@ -1091,6 +1091,8 @@ static void on_datagram(qep_t *qep, const uint8_t *p, size_t len, const struct s
                         socklen_t rlen, const struct sockaddr *local, socklen_t llen, bool handed)
 {
     quic_worker_t *qw = qep->qw;
+    if (len == 0)
+        return; /* (ngtcp2 asserts on an empty datagram) */
     ngtcp2_version_cid vc;
     int rv = ngtcp2_pkt_decode_version_cid(&vc, p, len, SCIDLEN);
     if (rv == NGTCP2_ERR_VERSION_NEGOTIATION) {
