@@ -25,8 +25,6 @@ from tlsutil import Certs
 NAMES = ["a.example.test", "b.example.test", "localhost"]
 TIMEOUT = 60 * SLOW
 
-pytestmark = pytest.mark.skipif(shutil.which("gtlsclient") is None,
-                                reason="gtlsclient (ngtcp2-client) is not installed")
 
 
 @pytest.fixture(scope="module")
@@ -342,6 +340,58 @@ def test_malformed_datagrams_are_dropped(weir, certs, tmp_path):
     time.sleep(0.2)
     assert h3(tmp_path, port, ["/"]).statuses() == [200]
     assert w.running()
+
+
+# ---------------------------------------------------------------------------
+# a browser
+
+PAGE = """<!doctype html><html><head><script src="/sub.js"></script></head><body><div id=out></div>
+<script>
+var nav = performance.getEntriesByType('navigation')[0];
+var sub = performance.getEntriesByType('resource').filter(function (e) {
+  return e.name.indexOf('/sub.js') >= 0; })[0];
+document.getElementById('out').textContent = 'RESULT doc=' + nav.nextHopProtocol +
+  ' sub=' + (sub ? sub.nextHopProtocol : 'none') + ' ran=' + window.subRan + ' END';
+</script></body></html>"""
+
+
+def spki_hash(cert):
+    pub = subprocess.run(["openssl", "x509", "-pubkey", "-noout", "-in", cert], check=True,
+                         capture_output=True).stdout
+    der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "der"], input=pub, check=True,
+                         capture_output=True).stdout
+    import base64
+    import hashlib
+    return base64.b64encode(hashlib.sha256(der).digest()).decode()
+
+
+def test_chromium_loads_page_and_subresource_over_http3(weir, certs, tmp_path, origin):
+    chromium = shutil.which("chromium")
+    assert chromium, "chromium is not installed (scripts/deps.sh installs it)"
+    o = origin()
+    o.route("/", Reply(body=PAGE, headers=[("Content-Type", "text/html")]))
+    o.route("/sub.js", Reply(body="window.subRan = 1;",
+                             headers=[("Content-Type", "application/javascript")]))
+    port = pick_free_port()
+    log = tmp_path / "access.log"
+    weir(config(port, certs, 'o: {rule: "PathPrefix(`/`)", service: o, tls: {}}\n',
+                static=f"accessLog: {{filePath: {log}, format: json}}\n",
+                services=f"  services:\n    o: {{loadBalancer: {{servers: [{{url: \"{o.url}\"}}]}}}}\n"))
+    p = subprocess.run([chromium, "--headless=new", "--no-sandbox", "--disable-gpu",
+                        "--no-first-run", f"--user-data-dir={tmp_path / 'chromium'}",
+                        "--host-resolver-rules=MAP localhost 127.0.0.1",
+                        f"--origin-to-force-quic-on=localhost:{port}",
+                        f"--ignore-certificate-errors-spki-list={spki_hash(certs.local[0])}",
+                        "--dump-dom", f"https://localhost:{port}/"],
+                       capture_output=True, timeout=120 * SLOW, stdin=subprocess.DEVNULL)
+    dom = p.stdout.decode(errors="replace")
+    m = re.search(r"RESULT (.*?) END", dom)
+    assert m, f"{dom[-2000:]}\n{p.stderr.decode(errors='replace')[-3000:]}"
+    assert m.group(1) == "doc=h3 sub=h3 ran=1", m.group(1)
+    poll(lambda: log.exists() and len(log.read_text().splitlines()) >= 2, 10)
+    protos = {json.loads(line)["RequestPath"]: json.loads(line)["RequestProtocol"]
+              for line in log.read_text().splitlines()}
+    assert protos.get("/") == "HTTP/3.0" and protos.get("/sub.js") == "HTTP/3.0", protos
 
 
 # ---------------------------------------------------------------------------
