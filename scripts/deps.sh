@@ -6,7 +6,7 @@
 set -e
 BUILD_PKGS="gcc make pkg-config libyaml-dev libpcre2-dev libgnutls28-dev libnghttp2-dev libngtcp2-dev libngtcp2-crypto-gnutls-dev libnghttp3-dev"
 TEST_PKGS="$BUILD_PKGS clang libclang-rt-14-dev libcmocka-dev curl nginx haproxy wrk \
-python3 python3-pytest python3-h2 python3-hyperframe procps iproute2 nghttp2-client nghttp2-server \
+python3 python3-pytest python3-h2 python3-hyperframe python3-cryptography procps iproute2 nghttp2-client nghttp2-server \
 nftables gnutls-bin openssl ngtcp2-client chromium"
 case "${1:-test}" in
 build) PKGS=$BUILD_PKGS ;;

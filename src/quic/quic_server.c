@@ -19,6 +19,7 @@
 #include <ngtcp2/ngtcp2_crypto_gnutls.h>
 #include <nghttp3/nghttp3.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,7 +46,7 @@
 #define STREAM_WINDOW (256 * 1024)
 #define CONN_WINDOW (1024 * 1024)
 #define MAX_STREAMS_BIDI 256
-#define RETRY_HALF_OPEN 64   /* retry: auto asks for Retry past this many handshakes in progress */
+#define RETRY_HALF_OPEN 128  /* retry: auto asks for Retry past this many handshakes in progress */
 #define RETRY_TOKEN_TTL (10 * NGTCP2_SECONDS)
 #define REGULAR_TOKEN_TTL (3600 * NGTCP2_SECONDS)
 #define MAX_HELLO 16384      /* largest ClientHello accepted */
@@ -54,6 +55,9 @@
 #define DRAIN_FINAL_MS 1000
 
 static uint8_t secret[32]; /* keys tokens and stateless reset tokens */
+/* Handshakes in progress in the whole process (retry: auto): a flood may
+ * land on any worker, the next client on another. */
+static atomic_int half_open;
 
 typedef struct weir_quic_worker quic_worker_t;
 
@@ -89,7 +93,6 @@ struct weir_quic_worker {
     size_t tab_mask, tab_count;
     uint64_t seed;
     weir_quic_conn_t *conns;
-    int half_open;
     bool draining;
     weir_timer_t drain_timer;
     int64_t reset_window_ms;
@@ -382,7 +385,7 @@ static void conn_destroy(weir_quic_conn_t *qc)
         weir_tls_ctx_unref(qc->tls_ctx);
     qc->tls_ctx = NULL;
     if (qc->half_open)
-        qw->half_open--;
+        atomic_fetch_sub(&half_open, 1);
     if (qc->prev)
         qc->prev->next = qc->next;
     else
@@ -517,7 +520,7 @@ static int on_handshake_completed(ngtcp2_conn *q, void *ud)
     qc->handshaken = 1;
     if (qc->half_open) {
         qc->half_open = 0;
-        qc->qw->half_open--;
+        atomic_fetch_sub(&half_open, 1);
     }
     gnutls_session_ticket_send(qc->tls, 1, 0); /* resumption (and 0-RTT when enabled) */
     /* NEW_TOKEN: the client's next connection from this address skips Retry. */
@@ -1014,7 +1017,7 @@ static weir_quic_conn_t *conn_new(qep_t *qep, const ngtcp2_pkt_hd *hd, const ngt
         qw->conns->prev = qc;
     qw->conns = qc;
     qc->half_open = 1;
-    qw->half_open++;
+    atomic_fetch_add(&half_open, 1);
     w->num_conns++;
     return qc;
 }
@@ -1122,7 +1125,7 @@ static void on_datagram(qep_t *qep, const uint8_t *p, size_t len, const struct s
         return;
     const weir_entrypoint_cfg_t *ep = &qw->w->view->snap->cfg->entrypoints[qep->ep];
     bool want_retry = ep->h3_retry == WEIR_H3_RETRY_ALWAYS ||
-                      (ep->h3_retry == WEIR_H3_RETRY_AUTO && qw->half_open >= RETRY_HALF_OPEN);
+                      (ep->h3_retry == WEIR_H3_RETRY_AUTO && atomic_load(&half_open) >= RETRY_HALF_OPEN);
     ngtcp2_cid ocid;
     const ngtcp2_cid *pocid = NULL;
     const ngtcp2_vec *token = NULL;

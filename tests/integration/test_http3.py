@@ -205,6 +205,25 @@ def test_retry_never_and_auto_answer_directly(weir, certs, tmp_path):
         assert not re.search(r"type=Retry", r.log), (mode, r)
 
 
+def test_retry_auto_starts_under_a_half_open_flood(weir, certs, tmp_path):
+    """retry: auto answers directly until many handshakes are in progress
+    (here: Initials whose ClientHello never completes, as a spoofed flood
+    leaves them), then asks new clients to prove their address first."""
+    import socket
+    from quicinit import initial, partial_client_hello
+    port = pick_free_port()
+    weir(config(port, certs, WHO, ep_extra="http3: {retry: auto}\n"))
+    assert not re.search(r"type=Retry", h3(tmp_path, port, ["/"]).log)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    for _ in range(200):
+        s.sendto(initial(os.urandom(8), os.urandom(8), partial_client_hello()), ("127.0.0.1", port))
+    s.close()
+    time.sleep(0.3)
+    r = h3(tmp_path, port, ["/"])
+    assert r.statuses() == [200], r
+    assert re.search(r"pkt rx .*type=Retry", r.log), r
+
+
 def test_resumption_and_zero_rtt(weir, certs, tmp_path):
     port = pick_free_port()
     weir(config(port, certs, WHO, ep_extra="http3: {zeroRTT: true}\n"))
@@ -340,6 +359,31 @@ def test_malformed_datagrams_are_dropped(weir, certs, tmp_path):
     time.sleep(0.2)
     assert h3(tmp_path, port, ["/"]).statuses() == [200]
     assert w.running()
+
+
+def test_graceful_shutdown_finishes_http3_requests(weir, certs, tmp_path, origin):
+    import signal
+    o = origin()
+    o.route("/slow", Reply(body="finished", delay=1.5 * SLOW))
+    port = pick_free_port()
+    w = weir(config(port, certs, 'o: {rule: "PathPrefix(`/`)", service: o, tls: {}}\n',
+                    services=f"  services:\n    o: {{loadBalancer: {{servers: [{{url: \"{o.url}\"}}]}}}}\n"))
+    hosts = tmp_path / "hosts"
+    hosts.write_text("127.0.0.1 localhost\n")
+    dl = tmp_path / "slow-dl"
+    dl.mkdir()
+    client = subprocess.Popen(
+        ["unshare", "-m", "sh", "-c", 'mount --bind "$0" /etc/hosts && exec "$@"', str(hosts),
+         "gtlsclient", "-q", "--exit-on-all-streams-close", f"--download={dl}", "--timeout=30s",
+         "localhost", str(port), f"https://localhost:{port}/slow"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    o.wait_for_requests(1)
+    w.send_signal(signal.SIGTERM)
+    out, _ = client.communicate(timeout=TIMEOUT)
+    assert client.returncode == 0, out
+    assert (dl / "slow").read_bytes() == b"finished"
+    w.expected_exit = True
+    assert w.wait_exit(15 * SLOW) == 0
 
 
 # ---------------------------------------------------------------------------
@@ -520,3 +564,24 @@ def test_startup_warns_about_chromium_port_rule(weir, certs, tmp_path):
     assert re.search(r"HTTP/3 is advertised on port 8443 and served on UDP port %d" % port, out), out
     # the TCP port here is above 1024: no Chromium warning
     assert "Chromium ignores" not in out
+
+
+def test_startup_warns_when_chromium_would_ignore_the_port(weir, certs, tmp_path):
+    import socket
+    low = None
+    for p in range(900, 1000):
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", p))
+            low = p
+            break
+        except OSError:
+            continue
+        finally:
+            s.close()
+    assert low, "no free port below 1024"
+    w = weir(config(low, certs, WHO, ep_extra="http3: {advertisedPort: 8443}\n",
+                    static="log: {level: WARN}\n"))
+    out = w.output()
+    assert re.search(r"WRN .*advertisedPort 8443 is 1024 or above while the TCP port %d is below "
+                     r"1024" % low, out), out
