@@ -36,7 +36,14 @@ FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/fuzz/%)
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
-.PHONY: all run test unit fuzz deps clean format
+.PHONY: all run test unit fuzz deps clean format bench-tools
+
+# bench/h3load: the HTTP/3 load generator bench/h3.sh drives.
+$(BUILD)/bench/h3load: bench/h3load.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LDSAN) $(LDLIBS)
+
+bench-tools: $(BUILD)/bench/h3load
 
 all: $(BUILD)/weir
 
