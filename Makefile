@@ -36,6 +36,7 @@ FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/fuzz/%)
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
+.DEFAULT_GOAL := all
 .PHONY: all run test unit fuzz deps clean format bench-tools
 
 # bench/h3load: the HTTP/3 load generator bench/h3.sh drives.

@@ -134,8 +134,10 @@ static void stream_drop_req(weir_h3_stream_t *st)
         weir_proxy_abort(r);
     if (!r->internal_done && r->status == 0 && r->h1.method.len)
         r->status = 499;
-    if (r->h1.method.len)
+    if (r->h1.method.len) {
         weir_accesslog_write(r);
+        st->h3->c->requests++;
+    }
     r->h3s = NULL;
     weir_req_free(r);
 }
@@ -564,6 +566,7 @@ void weir_h3_finish(weir_req_t *r, int ok)
     }
     weir_buf_release(&st->body);
     give_back(st, true);
+    h3->c->requests++; /* (the access log line is written: it counts from 1) */
     weir_req_free(r);
 }
 

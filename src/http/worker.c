@@ -175,9 +175,11 @@ static void on_wake(void *arg)
     weir_worker_t *w = arg;
     weir_quic_on_wake(w);
     if (atomic_exchange(&w->switch_pending, 0)) {
-        weir_view_t *before = w->view;
+        /* (the old view may be freed and its address reused: compare
+         * generations) */
+        uint64_t before = w->view->snap->generation;
         adopt_snapshot(w);
-        if (w->view != before)
+        if (w->view->snap->generation != before)
             weir_quic_reloaded(w);
     }
     if (atomic_load(&weir_server.draining) && !w->draining) {

@@ -1345,23 +1345,30 @@ static void final_goaway(weir_timer_t *t)
     }
 }
 
-static void goaway_all(quic_worker_t *qw)
+static int goaway_all(quic_worker_t *qw)
 {
+    int n = 0;
     for (weir_quic_conn_t *qc = qw->conns; qc; qc = qc->next) {
         if (qc->goaway || qc->closing || qc->draining)
             continue;
         qc->goaway = 1;
+        n++;
         if (qc->h3)
             weir_h3_goaway(qc->h3, false);
     }
     /* The final GOAWAY (last stream id) follows after a round trip. */
-    weir_timer_set(qw->w->loop, &qw->drain_timer, DRAIN_FINAL_MS, final_goaway);
+    if (n)
+        weir_timer_set(qw->w->loop, &qw->drain_timer, DRAIN_FINAL_MS, final_goaway);
+    return n;
 }
 
 void weir_quic_reloaded(weir_worker_t *w)
 {
-    if (w->quic)
-        goaway_all(w->quic);
+    int n = w->quic ? goaway_all(w->quic) : 0;
+    weir_debug("http3: worker %d reloaded: %d connections", w->id, n);
+    if (n)
+        weir_info("http3: new configuration: GOAWAY sent on %d connection%s of worker %d", n,
+                  n == 1 ? "" : "s", w->id);
 }
 
 void weir_quic_drain(weir_worker_t *w)

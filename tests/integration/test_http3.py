@@ -115,7 +115,7 @@ def test_get_over_http3_reaches_whoami_as_http3(weir, certs, tmp_path):
 
     def logged():
         return log.exists() and log.read_text().strip()
-    poll(logged, 10)
+    assert poll(logged, 10)
     entry = json.loads(log.read_text().splitlines()[-1])
     assert entry["RequestProtocol"] == "HTTP/3.0"
     assert entry["RequestScheme"] == "https"
@@ -307,7 +307,7 @@ def test_nat_rebinding_during_upload(weir, certs, tmp_path, origin):
     m = re.search(r"Local address is now \[127\.0\.0\.1\]:(\d+)", r.log)
     assert m, r
     assert r.body("echo") == data
-    poll(lambda: log.exists() and log.read_text().strip(), 10)
+    assert poll(lambda: log.exists() and log.read_text().strip(), 10)
     entry = json.loads(log.read_text().splitlines()[-1])
     # weir followed the client to its new address
     assert entry["ClientPort"] == m.group(1), entry
@@ -386,6 +386,34 @@ def test_graceful_shutdown_finishes_http3_requests(weir, certs, tmp_path, origin
     assert w.wait_exit(15 * SLOW) == 0
 
 
+def test_reload_sends_goaway_and_finishes_requests(weir, certs, tmp_path, origin):
+    import signal
+    o = origin()
+    o.route("/slow", Reply(body="finished", delay=1.5 * SLOW))
+    port = pick_free_port()
+    w = weir(config(port, certs, 'o: {rule: "PathPrefix(`/`)", service: o, tls: {}}\n',
+                    static="log: {level: INFO}\n",
+                    services=f"  services:\n    o: {{loadBalancer: {{servers: [{{url: \"{o.url}\"}}]}}}}\n"))
+    hosts = tmp_path / "hosts"
+    hosts.write_text("127.0.0.1 localhost\n")
+    dl = tmp_path / "slow-dl"
+    dl.mkdir()
+    client = subprocess.Popen(
+        ["unshare", "-m", "sh", "-c", 'mount --bind "$0" /etc/hosts && exec "$@"', str(hosts),
+         "gtlsclient", "-q", "--exit-on-all-streams-close", f"--download={dl}", "--timeout=30s",
+         "localhost", str(port), f"https://localhost:{port}/slow"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    o.wait_for_requests(1)
+    w.send_signal(signal.SIGHUP)
+    assert poll(lambda: "GOAWAY sent on 1 connection" in w.output(), 10), w.output()
+    out, _ = client.communicate(timeout=TIMEOUT)
+    assert client.returncode == 0, out
+    assert (dl / "slow").read_bytes() == b"finished"
+    # new connections are served by the new configuration
+    assert h3(tmp_path, port, ["/x"]).statuses() == [200]
+    assert w.running()
+
+
 # ---------------------------------------------------------------------------
 # a browser
 
@@ -432,7 +460,7 @@ def test_chromium_loads_page_and_subresource_over_http3(weir, certs, tmp_path, o
     m = re.search(r"RESULT (.*?) END", dom)
     assert m, f"{dom[-2000:]}\n{p.stderr.decode(errors='replace')[-3000:]}"
     assert m.group(1) == "doc=h3 sub=h3 ran=1", m.group(1)
-    poll(lambda: log.exists() and len(log.read_text().splitlines()) >= 2, 10)
+    assert poll(lambda: log.exists() and len(log.read_text().splitlines()) >= 2, 10)
     protos = {json.loads(line)["RequestPath"]: json.loads(line)["RequestProtocol"]
               for line in log.read_text().splitlines()}
     assert protos.get("/") == "HTTP/3.0" and protos.get("/sub.js") == "HTTP/3.0", protos
