@@ -265,6 +265,12 @@ bool weir_alt_svc_wanted(const weir_req_t *r);
  * no Alt-Svc from weir; the backend's fields pass unchanged). */
 size_t weir_alt_svc_value(const weir_req_t *r, const weir_header_t *h, size_t n, char *buf,
                           size_t cap);
+/* Appends to buf[at..cap) the alternatives of an Alt-Svc field value (a
+ * backend's) that are not weir's to give (h3, h3-*, clear), each after
+ * ", " and without surrounding whitespace; commas inside quoted strings
+ * do not split. An alternative that does not fit is left out. Returns the
+ * new length. */
+size_t weir_alt_svc_keep(weir_slice_t v, char *buf, size_t at, size_t cap);
 /* Appends "Alt-Svc: ...\r\n" to a head weir generates, when wanted. */
 int weir_put_alt_svc(const weir_req_t *r, weir_buf_t *b);
 

@@ -274,9 +274,7 @@ static bool alt_is_ours(weir_slice_t alt)
            weir_slice_ieq_cstr(proto, "clear");
 }
 
-/* Appends to buf the alternatives of an Alt-Svc value that are not weir's,
- * each after ", ". Commas inside quoted strings do not split. */
-static size_t alt_svc_keep(weir_slice_t v, char *buf, size_t at, size_t cap)
+size_t weir_alt_svc_keep(weir_slice_t v, char *buf, size_t at, size_t cap)
 {
     size_t i = 0;
     while (i < v.len) {
@@ -309,7 +307,7 @@ size_t weir_alt_svc_value(const weir_req_t *r, const weir_header_t *h, size_t n,
         return 0;
     for (size_t i = 0; i < n; i++)
         if (weir_slice_ieq_cstr(h[i].name, "alt-svc"))
-            len = alt_svc_keep(h[i].value, buf, len, cap);
+            len = weir_alt_svc_keep(h[i].value, buf, len, cap);
     return len;
 }
 

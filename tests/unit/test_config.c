@@ -579,7 +579,7 @@ static void test_bad_middleware(void **state)
 static void test_bad_unsupported(void **state)
 {
     EXPECT_ERRORS(BAD "unsupported.yml",
-                  BAD "unsupported.yml:4:5: entryPoints.web.http3: not supported yet",
+                  BAD "unsupported.yml:4:5: entryPoints.web.udp: not supported yet",
                   BAD "unsupported.yml:5:1: api: not supported yet",
                   BAD "unsupported.yml:7:1: tcp: not supported yet");
 }
@@ -997,6 +997,61 @@ static void test_tls_reload_keeps_entrypoint_tls(void **state)
     assert_int_equal(next->num_tls_options, 2);
     weir_config_free(next);
     unlink(path);
+}
+
+static void test_http3_good(void **state)
+{
+    weir_config_t *cfg = buffer_ok(
+        "entryPoints:\n"
+        "  a:\n"
+        "    address: \":8443\"\n"
+        "    http3: {}\n"
+        "  b:\n"
+        "    address: \":9443\"\n"
+        "    http3: {advertisedPort: 443, retry: always, zeroRTT: true, altSvcMaxAge: 60}\n"
+        "  c:\n"
+        "    address: \":80\"\n"
+        "http:\n"
+        "  routers:\n"
+        "    r: {rule: \"Host(`a`)\", service: noop@internal, tls: {}}\n"
+        "    q: {rule: \"Host(`b`)\", service: noop@internal, advertiseHTTP3: false}\n");
+    const weir_entrypoint_cfg_t *a = &cfg->entrypoints[0], *b = &cfg->entrypoints[1],
+                                 *c = &cfg->entrypoints[2];
+    assert_true(a->http3);
+    assert_int_equal(a->h3_advertised_port, 0);
+    assert_int_equal(a->h3_retry, WEIR_H3_RETRY_AUTO);
+    assert_false(a->h3_zero_rtt);
+    assert_int_equal(a->h3_alt_svc_max_age, 2592000);
+    assert_int_equal(a->http3_pos.line, 4);
+    assert_true(b->http3);
+    assert_int_equal(b->h3_advertised_port, 443);
+    assert_int_equal(b->h3_retry, WEIR_H3_RETRY_ALWAYS);
+    assert_true(b->h3_zero_rtt);
+    assert_int_equal(b->h3_alt_svc_max_age, 60);
+    assert_false(c->http3);
+    assert_true(router(cfg, "r")->advertise_http3);
+    assert_false(router(cfg, "q")->advertise_http3);
+    weir_config_free(cfg);
+}
+
+static void test_http3_bad(void **state)
+{
+    EXPECT_BUFFER_ERRORS(
+        "entryPoints:\n"
+        "  a:\n"
+        "    address: \":8443\"\n"
+        "    http3: {advertisedPort: -1, retry: maybe, altSvcMaxAge: -5}\n"
+        "  u:\n"
+        "    address: \":53/udp\"\n"
+        "    http3: {advertisedPort: 70000}\n",
+        "buf.yml:4:29: entryPoints.a.http3.advertisedPort: must be a port number from 0 to 65535 "
+        "(0: the listening port)",
+        "buf.yml:4:40: entryPoints.a.http3.retry: expected auto, always or never, got \"maybe\"",
+        "buf.yml:4:61: entryPoints.a.http3.altSvcMaxAge: -5 is out of range (0 to 2147483647)",
+        "buf.yml:7:5: entryPoints.u.http3: HTTP/3 needs a TCP entry point (it opens the same port "
+        "on UDP); :53/udp is a UDP address",
+        "buf.yml:7:29: entryPoints.u.http3.advertisedPort: must be a port number from 0 to 65535 "
+        "(0: the listening port)");
 }
 
 static void test_tls_bad(void **state)
@@ -1469,6 +1524,8 @@ int main(void)
         cmocka_unit_test(test_tls_good),
         cmocka_unit_test(test_tls_reload_keeps_entrypoint_tls),
         cmocka_unit_test(test_tls_bad),
+        cmocka_unit_test(test_http3_good),
+        cmocka_unit_test(test_http3_bad),
         cmocka_unit_test(test_tls_dir),
         cmocka_unit_test(test_tls_values),
         cmocka_unit_test(test_tls_bad_files),
