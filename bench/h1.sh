@@ -54,38 +54,7 @@ MAXCONN=$((IDLE_CONNS + 200))
 bench_setup h1
 
 # ---------------------------------------------------------------- origin
-BODY=$(printf 'x%.0s' $(seq 1 63))  # 63 x + newline = 64 bytes
-O_PORT=$(free_port)
-mkdir -p "$TMP/origin"
-cat > "$TMP/origin/nginx.conf" <<EOF
-daemon off;
-master_process off;
-worker_processes 1;
-pid $TMP/origin/nginx.pid;
-error_log $TMP/origin/error.log error;
-events { worker_connections $((NOFILE - 100)); }
-worker_rlimit_nofile $NOFILE;
-http {
-    access_log off;
-    client_body_temp_path $TMP/origin/body;
-    proxy_temp_path $TMP/origin/proxy;
-    fastcgi_temp_path $TMP/origin/fastcgi;
-    uwsgi_temp_path $TMP/origin/uwsgi;
-    scgi_temp_path $TMP/origin/scgi;
-    keepalive_requests 10000000;
-    keepalive_timeout 600s;
-    default_type text/plain;
-    server {
-        listen 127.0.0.1:$O_PORT backlog=4096;
-        location / { return 200 "$BODY\n"; }
-    }
-}
-EOF
-taskset -c 1 nginx -p "$TMP/origin" -e "$TMP/origin/error.log" -c "$TMP/origin/nginx.conf" \
-    > "$TMP/origin.out" 2>&1 &
-ORIGIN_PID=$!
-PIDS+=("$ORIGIN_PID")
-wait_port "$O_PORT" "$ORIGIN_PID" origin || exit 1
+start_origin $((NOFILE - 100)) || exit 1
 
 # ---------------------------------------------------------------- proxies
 W_PORT=$(free_port)

@@ -60,38 +60,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
     { echo "h3.sh: openssl could not make the certificate" >&2; exit 1; }
 
 # ---------------------------------------------------------------- origin
-BODY=$(printf 'x%.0s' $(seq 1 63))
-O_PORT=$(free_port)
-mkdir -p "$TMP/origin"
-cat > "$TMP/origin/nginx.conf" <<EOF
-daemon off;
-master_process off;
-worker_processes 1;
-worker_rlimit_nofile 65536;
-pid $TMP/origin/nginx.pid;
-error_log $TMP/origin/error.log error;
-events { worker_connections 8192; }
-http {
-    access_log off;
-    client_body_temp_path $TMP/origin/body;
-    proxy_temp_path $TMP/origin/proxy;
-    fastcgi_temp_path $TMP/origin/fastcgi;
-    uwsgi_temp_path $TMP/origin/uwsgi;
-    scgi_temp_path $TMP/origin/scgi;
-    keepalive_requests 10000000;
-    keepalive_timeout 600s;
-    default_type text/plain;
-    server {
-        listen 127.0.0.1:$O_PORT backlog=4096;
-        location / { return 200 "$BODY\n"; }
-    }
-}
-EOF
-taskset -c 1 nginx -p "$TMP/origin" -e "$TMP/origin/error.log" -c "$TMP/origin/nginx.conf" \
-    > "$TMP/origin.out" 2>&1 &
-ORIGIN_PID=$!
-PIDS+=("$ORIGIN_PID")
-wait_port "$O_PORT" "$ORIGIN_PID" origin || { echo "h3.sh: the origin does not start" >&2; exit 1; }
+start_origin || { echo "h3.sh: the origin does not start" >&2; exit 1; }
 
 # ---------------------------------------------------------------- proxies
 declare -A PORT PID

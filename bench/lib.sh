@@ -98,3 +98,43 @@ wrk_measure() {
 
 # a / b with two decimals ("n/a" when b is 0).
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'; }
+
+# The origin every HTTP benchmark uses: Debian's nginx, one worker pinned to
+# CPU 1, answering every request with the same 64-byte body (BODY, 63 x and
+# a newline) over HTTP/1.1 keep-alive. Sets BODY, O_PORT and ORIGIN_PID;
+# returns 1 when it does not start. $1: worker_connections (default 8192).
+start_origin() {
+    local conns=${1:-8192}
+    BODY=$(printf 'x%.0s' $(seq 1 63))
+    O_PORT=$(free_port)
+    mkdir -p "$TMP/origin"
+    cat > "$TMP/origin/nginx.conf" <<EOF
+daemon off;
+master_process off;
+worker_processes 1;
+worker_rlimit_nofile $((conns + 100));
+pid $TMP/origin/nginx.pid;
+error_log $TMP/origin/error.log error;
+events { worker_connections $conns; }
+http {
+    access_log off;
+    client_body_temp_path $TMP/origin/body;
+    proxy_temp_path $TMP/origin/proxy;
+    fastcgi_temp_path $TMP/origin/fastcgi;
+    uwsgi_temp_path $TMP/origin/uwsgi;
+    scgi_temp_path $TMP/origin/scgi;
+    keepalive_requests 10000000;
+    keepalive_timeout 600s;
+    default_type text/plain;
+    server {
+        listen 127.0.0.1:$O_PORT backlog=4096;
+        location / { return 200 "$BODY\n"; }
+    }
+}
+EOF
+    taskset -c 1 nginx -p "$TMP/origin" -e "$TMP/origin/error.log" -c "$TMP/origin/nginx.conf" \
+        > "$TMP/origin.out" 2>&1 &
+    ORIGIN_PID=$!
+    PIDS+=("$ORIGIN_PID")
+    wait_port "$O_PORT" "$ORIGIN_PID" origin
+}

@@ -38,7 +38,6 @@ void weir_h2_finish(weir_req_t *r, int ok);
 weir_buf_t *weir_h2_body_src(weir_req_t *r);
 void weir_h2_want_body(weir_req_t *r);
 bool weir_h2_body_eof(const weir_req_t *r);
-void weir_h2_abort(weir_req_t *r);
 void weir_h2_resume_later(weir_req_t *r);
 void weir_h2_response_started(weir_req_t *r);
 

@@ -107,14 +107,7 @@ static void stream_drop_req(weir_h2_stream_t *st)
     if (!r)
         return;
     st->req = NULL;
-    if (r->up || r->ups)
-        weir_proxy_abort(r);
-    if (!r->internal_done && r->status == 0 && r->h1.method.len)
-        r->status = 499;
-    if (r->h1.method.len)
-        weir_accesslog_write(r);
-    r->h2s = NULL;
-    weir_req_free(r);
+    weir_req_drop(r);
 }
 
 static void stream_free(weir_h2_stream_t *st)
@@ -163,15 +156,6 @@ static void give_back(weir_h2_stream_t *st, bool all)
 
 /* ---- request heads ---- */
 
-static void start_error(weir_req_t *r, int status)
-{
-    weir_loop_t *loop = r->conn->worker->loop;
-    r->start_us = weir_loop_wall_us(loop);
-    r->start_ms = weir_loop_now(loop);
-    r->head_method = weir_slice_eq(r->h1.method, WEIR_SLICE_LIT("HEAD"));
-    weir_req_error(r, status);
-}
-
 /* The header block of a request is complete: fill a weir_req from it and
  * start it. Slices point into st->hdr, which no longer changes. */
 static void start_stream(weir_h2_stream_t *st)
@@ -189,7 +173,7 @@ static void start_stream(weir_h2_stream_t *st)
     if (!err && st->too_big)
         err = 431;
     if (err) {
-        start_error(r, err);
+        weir_req_start_error(r, err);
         return;
     }
     st->chunked_up = chunked;
@@ -509,10 +493,7 @@ void weir_h2_flush_generated(weir_req_t *r)
      * HTTP/1.1 messages in r->out: read the head back and send it as
      * HTTP/2, with the rest as the body. */
     weir_h2_stream_t *st = r->h2s;
-    weir_h1_limits_t lim = {WEIR_H1_MAX_LINE_BYTES, 64 * 1024, WEIR_MAX_RESP_HEADERS};
-    r->resp.headers = r->resp_headers;
-    int n = weir_h1_parse_response(weir_buf_head(&r->out), weir_buf_len(&r->out), &r->resp, &lim,
-                                   r->head_method);
+    int n = weir_req_generated_head(r);
     if (n <= 0) {
         weir_req_finish(r, 0);
         return;
@@ -567,11 +548,6 @@ void weir_h2_want_body(weir_req_t *r)
 bool weir_h2_body_eof(const weir_req_t *r)
 {
     return r->h2s->remote_closed || r->h2s->reset;
-}
-
-void weir_h2_abort(weir_req_t *r)
-{
-    weir_req_finish(r, 0);
 }
 
 void weir_h2_resume_later(weir_req_t *r)

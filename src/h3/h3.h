@@ -79,7 +79,6 @@ void weir_h3_finish(weir_req_t *r, int ok);
 weir_buf_t *weir_h3_body_src(weir_req_t *r);
 void weir_h3_want_body(weir_req_t *r);
 bool weir_h3_body_eof(const weir_req_t *r);
-void weir_h3_abort(weir_req_t *r);
 void weir_h3_resume_later(weir_req_t *r);
 void weir_h3_response_started(weir_req_t *r);
 

@@ -130,16 +130,8 @@ static void stream_drop_req(weir_h3_stream_t *st)
     if (!r)
         return;
     st->req = NULL;
-    if (r->up || r->ups)
-        weir_proxy_abort(r);
-    if (!r->internal_done && r->status == 0 && r->h1.method.len)
-        r->status = 499;
-    if (r->h1.method.len) {
-        weir_accesslog_write(r);
+    if (weir_req_drop(r))
         st->h3->c->requests++;
-    }
-    r->h3s = NULL;
-    weir_req_free(r);
 }
 
 static void stream_free(weir_h3_stream_t *st)
@@ -172,15 +164,6 @@ static void wake(weir_h3_stream_t *st)
 
 /* ---- request heads ---- */
 
-static void start_error(weir_req_t *r, int status)
-{
-    weir_loop_t *loop = r->conn->worker->loop;
-    r->start_us = weir_loop_wall_us(loop);
-    r->start_ms = weir_loop_now(loop);
-    r->head_method = weir_slice_eq(r->h1.method, WEIR_SLICE_LIT("HEAD"));
-    weir_req_error(r, status);
-}
-
 static void start_stream(weir_h3_stream_t *st)
 {
     weir_h3_conn_t *h3 = st->h3;
@@ -208,7 +191,7 @@ static void start_stream(weir_h3_stream_t *st)
         }
     }
     if (err) {
-        start_error(r, err);
+        weir_req_start_error(r, err);
         return;
     }
     st->chunked_up = chunked;
@@ -521,10 +504,7 @@ void weir_h3_flush_generated(weir_req_t *r)
 {
     /* Internal answers are written as HTTP/1.1 messages in r->out: read
      * the head back and send it as HTTP/3, with the rest as the body. */
-    weir_h1_limits_t lim = {WEIR_H1_MAX_LINE_BYTES, 64 * 1024, WEIR_MAX_RESP_HEADERS};
-    r->resp.headers = r->resp_headers;
-    int n = weir_h1_parse_response(weir_buf_head(&r->out), weir_buf_len(&r->out), &r->resp, &lim,
-                                   r->head_method);
+    int n = weir_req_generated_head(r);
     if (n <= 0 || submit_head(r, weir_resp_has_body(r)) < 0) {
         weir_req_finish(r, 0);
         return;
@@ -583,11 +563,6 @@ void weir_h3_want_body(weir_req_t *r)
 bool weir_h3_body_eof(const weir_req_t *r)
 {
     return r->h3s->remote_closed || r->h3s->reset;
-}
-
-void weir_h3_abort(weir_req_t *r)
-{
-    weir_req_finish(r, 0);
 }
 
 void weir_h3_resume_later(weir_req_t *r)

@@ -228,6 +228,17 @@ void weir_req_finish(weir_req_t *req, int ok);
 void weir_req_discard_body(weir_req_t *req);
 /* Sends a short plain error response (before any response byte went out). */
 void weir_req_error(weir_req_t *req, int status);
+/* The same for a request whose head was refused before it started (its
+ * clock starts now). */
+void weir_req_start_error(weir_req_t *req, int status);
+/* A multiplexed stream went away before its response was complete: the
+ * upstream work is cancelled, the log says 499, r is freed. Returns
+ * whether an access log line was written. */
+bool weir_req_drop(weir_req_t *req);
+/* Parses the HTTP/1.1 head weir generated in r->out (an error or internal
+ * answer) into r->resp, for HTTP/2 and HTTP/3 to send as fields: returns
+ * its length, or <= 0 when it does not parse. */
+int weir_req_generated_head(weir_req_t *req);
 /* Request body bytes available in the client buffer, for the upstream. */
 void weir_conn_want_body(weir_conn_t *c);
 /* Continues relaying on the next loop pass (fairness between connections). */

@@ -195,10 +195,8 @@ bool weir_req_body_eof(const weir_req_t *r)
 
 void weir_req_abort(weir_req_t *r)
 {
-    if (r->h2s)
-        weir_h2_abort(r);
-    else if (r->h3s)
-        weir_h3_abort(r);
+    if (weir_req_multiplexed(r))
+        weir_req_finish(r, 0); /* the stream is reset */
     else
         weir_conn_abort(r->conn);
 }
@@ -476,6 +474,38 @@ void weir_conn_flush_generated(weir_req_t *r)
     if (f == 1)
         weir_req_finish(r, !r->close_after);
     /* else: wait for the socket to drain (conn_on_io calls us again) */
+}
+
+void weir_req_start_error(weir_req_t *r, int status)
+{
+    weir_loop_t *loop = r->conn->worker->loop;
+    r->start_us = weir_loop_wall_us(loop);
+    r->start_ms = weir_loop_now(loop);
+    r->head_method = weir_slice_eq(r->h1.method, WEIR_SLICE_LIT("HEAD"));
+    weir_req_error(r, status);
+}
+
+bool weir_req_drop(weir_req_t *r)
+{
+    if (r->up || r->ups)
+        weir_proxy_abort(r);
+    if (!r->internal_done && r->status == 0 && r->h1.method.len)
+        r->status = 499;
+    bool logged = r->h1.method.len != 0;
+    if (logged)
+        weir_accesslog_write(r);
+    r->h2s = NULL;
+    r->h3s = NULL;
+    weir_req_free(r);
+    return logged;
+}
+
+int weir_req_generated_head(weir_req_t *r)
+{
+    weir_h1_limits_t lim = {WEIR_H1_MAX_LINE_BYTES, 64 * 1024, WEIR_MAX_RESP_HEADERS};
+    r->resp.headers = r->resp_headers;
+    return weir_h1_parse_response(weir_buf_head(&r->out), weir_buf_len(&r->out), &r->resp, &lim,
+                                  r->head_method);
 }
 
 void weir_req_error(weir_req_t *r, int status)

@@ -73,6 +73,21 @@ def h3(tmp_path, port, paths, *args, host="localhost", quiet=False, dump=False,
     return H3Result(p, (p.stdout + p.stderr).decode(errors="replace"), str(dl))
 
 
+def h3_background(tmp_path, port, path):
+    """Starts gtlsclient (quiet) on one request in the background: (process,
+    download directory)."""
+    hosts = tmp_path / "hosts"
+    hosts.write_text("127.0.0.1 localhost\n")
+    dl = tmp_path / f"bg-{time.monotonic_ns()}"
+    dl.mkdir()
+    client = subprocess.Popen(
+        ["unshare", "-m", "sh", "-c", 'mount --bind "$0" /etc/hosts && exec "$@"', str(hosts),
+         "gtlsclient", "-q", "--exit-on-all-streams-close", f"--download={dl}", "--timeout=30s",
+         "localhost", str(port), f"https://localhost:{port}{path}"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    return client, dl
+
+
 def config(port, certs, routers, ep_extra="http3: {}\n", static="", services=""):
     a, b = certs.a, certs.b
     lo = certs.local
@@ -368,15 +383,7 @@ def test_graceful_shutdown_finishes_http3_requests(weir, certs, tmp_path, origin
     port = pick_free_port()
     w = weir(config(port, certs, 'o: {rule: "PathPrefix(`/`)", service: o, tls: {}}\n',
                     services=f"  services:\n    o: {{loadBalancer: {{servers: [{{url: \"{o.url}\"}}]}}}}\n"))
-    hosts = tmp_path / "hosts"
-    hosts.write_text("127.0.0.1 localhost\n")
-    dl = tmp_path / "slow-dl"
-    dl.mkdir()
-    client = subprocess.Popen(
-        ["unshare", "-m", "sh", "-c", 'mount --bind "$0" /etc/hosts && exec "$@"', str(hosts),
-         "gtlsclient", "-q", "--exit-on-all-streams-close", f"--download={dl}", "--timeout=30s",
-         "localhost", str(port), f"https://localhost:{port}/slow"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    client, dl = h3_background(tmp_path, port, "/slow")
     o.wait_for_requests(1)
     w.send_signal(signal.SIGTERM)
     out, _ = client.communicate(timeout=TIMEOUT)
@@ -394,15 +401,7 @@ def test_reload_sends_goaway_and_finishes_requests(weir, certs, tmp_path, origin
     w = weir(config(port, certs, 'o: {rule: "PathPrefix(`/`)", service: o, tls: {}}\n',
                     static="log: {level: INFO}\n",
                     services=f"  services:\n    o: {{loadBalancer: {{servers: [{{url: \"{o.url}\"}}]}}}}\n"))
-    hosts = tmp_path / "hosts"
-    hosts.write_text("127.0.0.1 localhost\n")
-    dl = tmp_path / "slow-dl"
-    dl.mkdir()
-    client = subprocess.Popen(
-        ["unshare", "-m", "sh", "-c", 'mount --bind "$0" /etc/hosts && exec "$@"', str(hosts),
-         "gtlsclient", "-q", "--exit-on-all-streams-close", f"--download={dl}", "--timeout=30s",
-         "localhost", str(port), f"https://localhost:{port}/slow"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    client, dl = h3_background(tmp_path, port, "/slow")
     o.wait_for_requests(1)
     w.send_signal(signal.SIGHUP)
     assert poll(lambda: "GOAWAY sent on 1 connection" in w.output(), 10), w.output()
