@@ -20,6 +20,7 @@
 #include <nghttp3/nghttp3.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -448,7 +449,8 @@ static void conn_fail(weir_quic_conn_t *qc, int liberr)
         else
             ngtcp2_connection_close_error_set_transport_error_liberr(&qc->err, liberr, NULL, 0);
     }
-    weir_debug("quic: connection error: %s", ngtcp2_strerror(liberr));
+    weir_debug("quic: connection error: %s (TLS alert %u)", ngtcp2_strerror(liberr),
+               (unsigned)ngtcp2_conn_get_tls_alert(qc->q));
     conn_close(qc);
 }
 
@@ -946,6 +948,18 @@ static void send_stateless_reset(qep_t *qep, const uint8_t *dcid, size_t dcidlen
         send_one(qep, to, tolen, from, buf, (size_t)n);
 }
 
+/* WEIR_NGTCP2_LOG=1 in the environment prints ngtcp2's own log (every
+ * packet and frame) to stderr: a debugging aid, far too verbose to run
+ * with. */
+static void ngtcp2_log(void *user_data, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
 static weir_quic_conn_t *conn_new(qep_t *qep, const ngtcp2_pkt_hd *hd, const ngtcp2_cid *ocid,
                                   const ngtcp2_vec *token, const struct sockaddr *remote,
                                   socklen_t rlen, const struct sockaddr *local, socklen_t llen)
@@ -977,6 +991,11 @@ static weir_quic_conn_t *conn_new(qep_t *qep, const ngtcp2_pkt_hd *hd, const ngt
     st.max_window = 16 * 1024 * 1024;
     st.max_stream_window = 4 * 1024 * 1024;
     st.handshake_timeout = 10 * NGTCP2_SECONDS;
+    static int log_on = -1;
+    if (log_on < 0)
+        log_on = getenv("WEIR_NGTCP2_LOG") != NULL;
+    if (log_on)
+        st.log_printf = ngtcp2_log;
     if (token)
         st.token = *token;
     ngtcp2_transport_params p;

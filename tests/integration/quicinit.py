@@ -70,3 +70,4 @@ def partial_client_hello():
     """The first bytes of a ClientHello that announces more than it sends:
     a server waits for the rest (the connection stays half open)."""
     return b"\x01\x00\x02\x00" + b"\x03\x03" + os.urandom(32) + b"\x00"
+

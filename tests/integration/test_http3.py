@@ -239,6 +239,54 @@ def test_retry_auto_starts_under_a_half_open_flood(weir, certs, tmp_path):
     assert re.search(r"pkt rx .*type=Retry", r.log), r
 
 
+def test_amplification_limit_before_address_validation(weir, certs, tmp_path):
+    """Before the client's address is validated weir sends at most three
+    times the bytes it received (RFC 9000 §8.1), even when its first flight
+    (here: a certificate with many names) is larger. A relay in front of
+    weir counts the bytes both ways and drops everything weir sends, so the
+    client (gtlsclient) never completes its address validation and keeps
+    retransmitting its Initial."""
+    import socket
+    import threading
+    big = certs.server("big", ["localhost"] + [f"name-{i:03d}.example.test" for i in range(160)])
+    port = pick_free_port()
+    text = config(port, certs, WHO, ep_extra="http3: {retry: never}\n")
+    text = text.replace("    - {certFile: %s" % certs.local[0],
+                        "    - {certFile: %s, keyFile: %s}\n    - {certFile: %s"
+                        % (big[0], big[1], certs.local[0]))
+    weir(text)
+    front = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    front.bind(("127.0.0.1", 0))
+    back = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    back.connect(("127.0.0.1", port))
+    counts = {"client": 0, "server": 0, "worst": 0.0}
+    stop = threading.Event()
+
+    def relay():
+        import select
+        while not stop.is_set():
+            r, _, _ = select.select([front, back], [], [], 0.1)
+            if front in r:
+                data, _ = front.recvfrom(65536)
+                counts["client"] += len(data)
+                back.send(data)
+            if back in r:
+                counts["server"] += len(back.recv(65536))  # dropped: never reaches the client
+                counts["worst"] = max(counts["worst"], counts["server"] / counts["client"])
+    t = threading.Thread(target=relay, daemon=True)
+    t.start()
+    r = h3(tmp_path, front.getsockname()[1], ["/"], "--timeout=3s", "--handshake-timeout=3s",
+           timeout=20 * SLOW)
+    stop.set()
+    t.join(5)
+    front.close()
+    back.close()
+    assert r.statuses() == [], r
+    assert counts["client"] >= 1200, counts
+    assert counts["server"] > 0, counts
+    assert counts["worst"] <= 3.0, counts
+
+
 def test_resumption_and_zero_rtt(weir, certs, tmp_path):
     port = pick_free_port()
     weir(config(port, certs, WHO, ep_extra="http3: {zeroRTT: true}\n"))
