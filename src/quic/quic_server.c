@@ -1102,10 +1102,13 @@ static bool hand_off(quic_worker_t *qw, int to, int ep, const struct sockaddr *r
         }
     }
     pthread_mutex_unlock(&dst->inbox_mu);
-    if (!ok)
+    if (!ok) {
         free(h);
-    else
+    } else {
+        weir_debug("quic: worker %d handed a datagram to worker %d, its connection's owner",
+                   qw->w->id, to);
         weir_loop_wake(dst->w->loop);
+    }
     return true;
 }
 

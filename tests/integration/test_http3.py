@@ -376,6 +376,58 @@ def test_nat_rebinding_during_upload(weir, certs, tmp_path, origin):
     assert entry["ClientPort"] == m.group(1), entry
 
 
+def test_datagrams_reach_the_worker_that_owns_the_connection(weir, certs, tmp_path, origin):
+    """A relay moves the client to a new source port every few datagrams
+    (16 NAT rebindings during a download): the kernel's reuseport hash sends
+    some of them to the other worker, which hands them to the connection's
+    owner by its connection ID; the download completes intact."""
+    import hashlib
+    import select
+    import socket
+    import threading
+    o = origin()
+    size = 4 * 1024 * 1024
+    o.route("/big", Reply(stream=size))
+    port = pick_free_port()
+    w = weir(config(port, certs, 'o: {rule: "PathPrefix(`/`)", service: o, tls: {}}\n',
+                    static="core: {workers: 2}\nlog: {level: DEBUG}\n",
+                    services=f"  services:\n    o: {{loadBalancer: {{servers: [{{url: \"{o.url}\"}}]}}}}\n"))
+    front = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    front.bind(("127.0.0.1", 0))
+    backs = []
+    for _ in range(17):
+        b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        b.connect(("127.0.0.1", port))
+        backs.append(b)
+    stop = threading.Event()
+
+    def relay():
+        client, sent, k = None, 0, 0
+        while not stop.is_set():
+            r, _, _ = select.select([front] + backs, [], [], 0.1)
+            for sock in r:
+                if sock is front:
+                    data, client = front.recvfrom(65536)
+                    sent += 1
+                    if sent % 40 == 0 and k < len(backs) - 1:
+                        k += 1  # rebinding: the next datagrams leave from another port
+                    backs[k].send(data)
+                else:
+                    data = sock.recv(65536)
+                    if client:
+                        front.sendto(data, client)
+    t = threading.Thread(target=relay, daemon=True)
+    t.start()
+    r = h3(tmp_path, front.getsockname()[1], ["/big"], quiet=True)
+    stop.set()
+    t.join(5)
+    for sock in [front] + backs:
+        sock.close()
+    assert r.rc == 0, r
+    assert hashlib.sha256(r.body("big")).hexdigest() == pattern_sha256(size)
+    assert "handed a datagram to worker" in w.output(), w.logs_tail()
+
+
 def test_unknown_version_gets_version_negotiation(weir, certs, tmp_path):
     port = pick_free_port()
     weir(config(port, certs, WHO))
