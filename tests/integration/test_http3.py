@@ -211,6 +211,40 @@ def test_retry_always_validates_the_address(weir, certs, tmp_path):
     assert "retry_source_connection_id" in r.log
 
 
+def test_new_token_lets_the_next_connection_skip_retry(weir, certs, tmp_path):
+    """After a handshake weir sends NEW_TOKEN; an Initial from the same
+    address that carries it is accepted without a Retry round trip even
+    with retry: always. A token weir did not make gets a Retry; a forged
+    Retry token gets CONNECTION_CLOSE (INVALID_TOKEN)."""
+    import socket
+    from quicinit import initial, partial_client_hello
+    port = pick_free_port()
+    weir(config(port, certs, WHO, ep_extra="http3: {retry: always}\n"))
+    r = h3(tmp_path, port, ["/"], dump=True)
+    assert r.statuses() == [200], r
+    m = re.search(r"frm rx \d+ 1RTT NEW_TOKEN\(0x07\) token=0x([0-9a-f]+)", r.log)
+    assert m, r
+    token = bytes.fromhex(m.group(1))
+
+    def first_reply(tok):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(3 * SLOW)
+        scid = os.urandom(8)
+        s.sendto(initial(os.urandom(8), scid, partial_client_hello(), token=tok),
+                 ("127.0.0.1", port))
+        try:
+            return s.recv(65536)
+        finally:
+            s.close()
+    # long header packet types (QUIC v1): 0 Initial, 3 Retry
+    assert (first_reply(token)[0] & 0x30) >> 4 == 0
+    assert (first_reply(b"")[0] & 0x30) >> 4 == 3
+    assert (first_reply(bytes([token[0]]) + os.urandom(len(token) - 1))[0] & 0x30) >> 4 == 3
+    forged = bytes([0xb6]) + os.urandom(60)  # the Retry token magic byte, random content
+    reply = first_reply(forged)
+    assert (reply[0] & 0x30) >> 4 == 0 and len(reply) < 200, reply  # a bare CONNECTION_CLOSE
+
+
 def test_retry_never_and_auto_answer_directly(weir, certs, tmp_path):
     for mode in ("never", "auto"):
         port = pick_free_port()
