@@ -462,6 +462,19 @@ def test_datagrams_reach_the_worker_that_owns_the_connection(weir, certs, tmp_pa
     assert "handed a datagram to worker" in w.output(), w.logs_tail()
 
 
+def test_idle_timeout_is_the_entry_points(weir, certs, tmp_path):
+    port = pick_free_port()
+    weir(config(port, certs, WHO, ep_extra="""\
+        http3: {}
+        transport: {respondingTimeouts: {idleTimeout: 1s}}
+        """))
+    r = h3(tmp_path, port, ["/"], "--delay-stream=3s", dump=True)
+    assert "max_idle_timeout=1000" in r.log, r
+    assert "ERR_IDLE_CLOSE" in r.log, r
+    assert r.statuses() == [], r
+    assert h3(tmp_path, port, ["/"]).statuses() == [200]
+
+
 def test_unknown_version_gets_version_negotiation(weir, certs, tmp_path):
     port = pick_free_port()
     weir(config(port, certs, WHO))
