@@ -42,7 +42,7 @@ struct weir_h3_stream {
     size_t hdr_bytes;
     uint32_t nfields;
     weir_buf_t body;     /* request body for the proxy, framed as req->reqbody says */
-    uint64_t unacked;    /* body bytes received, not yet credited to the windows */
+    uint64_t unacked;    /* body bytes received and still to be credited to the windows */
     weir_buf_t req_trailers; /* request trailer fields for a chunked upstream body */
     weir_buf_t trailers;     /* response trailer fields ("Name: value\r\n"...) */
     /* response body: chunks from head to tail; the first head_acked bytes
