@@ -107,7 +107,8 @@ static void stream_drop_req(weir_h2_stream_t *st)
     if (!r)
         return;
     st->req = NULL;
-    weir_req_drop(r);
+    if (weir_req_drop(r))
+        st->h2->c->requests++;
 }
 
 static void stream_free(weir_h2_stream_t *st)
@@ -532,6 +533,7 @@ void weir_h2_finish(weir_req_t *r, int ok)
      * client's window for the rest (it is dropped as it comes). */
     weir_buf_release(&st->body);
     give_back(st, true);
+    h2->c->requests++; /* (the access log line is written: it counts from 1) */
     weir_req_free(r);
 }
 

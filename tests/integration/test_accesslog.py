@@ -117,3 +117,22 @@ def test_sigusr1_reopens_the_access_log(weir, origin, free_port, tmp_path):
     assert all("/hello/after" not in line for line in read_lines(rotated))
     assert any("/hello/before" in line for line in read_lines(rotated))
     assert w.running()
+
+
+def test_request_count_per_connection_over_h2c(weir, origin, free_port, tmp_path):
+    """RequestCount numbers the requests of one connection, for HTTP/2
+    streams as for HTTP/1.1 keep-alive (nghttp: three requests on one h2c
+    connection, one after the other)."""
+    import subprocess
+    o = origin("o", default=Reply(200, "ok\n"))
+    log = tmp_path / "access.json"
+    weir(config(free_port, o.url, f"""  filePath: "{log}"
+          format: json"""))
+    p = subprocess.run(["nghttp", "-n", "--no-dep", "-m", "3",
+                        f"http://127.0.0.1:{free_port}/hello/h2"], capture_output=True,
+                       timeout=30 * SLOW)
+    assert p.returncode == 0, p.stderr
+    lines = wait_lines(log, 3)
+    entries = [json.loads(line) for line in lines]
+    assert [e["RequestProtocol"] for e in entries] == ["HTTP/2.0"] * 3, entries
+    assert sorted(e["RequestCount"] for e in entries) == [1, 2, 3], entries

@@ -135,6 +135,13 @@ def test_get_over_http3_reaches_whoami_as_http3(weir, certs, tmp_path):
     assert entry["RequestProtocol"] == "HTTP/3.0"
     assert entry["RequestScheme"] == "https"
     assert entry["DownstreamStatus"] == 200
+    assert entry["RequestCount"] == 1
+    # the requests of one connection are counted (here: three streams)
+    r = h3(tmp_path, port, ["/a", "/b", "/c"])
+    assert r.statuses() == [200, 200, 200], r
+    assert poll(lambda: len(log.read_text().splitlines()) >= 4, 10)
+    counts = sorted(json.loads(line)["RequestCount"] for line in log.read_text().splitlines()[1:])
+    assert counts == [1, 2, 3], counts
 
 
 def handshake_bytes(log):
