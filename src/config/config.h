@@ -78,6 +78,11 @@ typedef struct {
     weir_cidr_t *fwd_trusted;
     size_t num_fwd_trusted;
     int fwd_insecure;
+    /* proxyProtocol: a PROXY v1/v2 header is read from trusted senders */
+    int proxy_protocol;
+    weir_cidr_t *pp_trusted;
+    size_t num_pp_trusted;
+    int pp_insecure; /* every sender is trusted */
     /* http */
     size_t max_header_bytes; /* http.maxHeaderBytes, default 1048576 */
     weir_pos_t address_pos;  /* added: position of the address value */

@@ -66,6 +66,7 @@ void weir_config_free(weir_config_t *cfg)
         free(cfg->entrypoints[i].name);
         free(cfg->entrypoints[i].address);
         free(cfg->entrypoints[i].fwd_trusted);
+        free(cfg->entrypoints[i].pp_trusted);
         weir_config_ep_tls_free(&cfg->entrypoints[i]);
     }
     free(cfg->entrypoints);
@@ -397,6 +398,8 @@ static void copy_static(weir_config_t *cfg, const weir_config_t *base, const cha
         ep->address = dup_or_null(ep->address);
         size_t n = ep->num_fwd_trusted * sizeof *ep->fwd_trusted;
         ep->fwd_trusted = n ? memcpy(weir_config_xalloc(n), ep->fwd_trusted, n) : NULL;
+        n = ep->num_pp_trusted * sizeof *ep->pp_trusted;
+        ep->pp_trusted = n ? memcpy(weir_config_xalloc(n), ep->pp_trusted, n) : NULL;
         /* static positions are all in the static file, files[0] here too */
         ep->pos.file = ep->address_pos.file = file;
         weir_config_ep_tls_copy(ep, file);

@@ -133,19 +133,23 @@ static void set_address(weir_config_ctx_t *ctx, const weir_config_node_t *key,
     }
 }
 
-static void add_trusted_ip(weir_config_ctx_t *ctx, const weir_config_node_t *item, size_t i,
-                           void *arg)
+/* A list of trusted addresses: forwardedHeaders or proxyProtocol. */
+typedef struct {
+    weir_cidr_t **list;
+    size_t *n;
+} cidr_list_t;
+
+static void add_cidr(weir_config_ctx_t *ctx, const weir_config_node_t *item, size_t i, void *arg)
 {
-    weir_entrypoint_cfg_t *ep = arg;
+    cidr_list_t *l = arg;
     char *text = NULL;
     if (!weir_config_get_string(ctx, item, &text)) return;
     weir_cidr_t c;
     if (weir_cidr_parse(text, &c) < 0) {
         weir_config_key_error(ctx, item, "invalid IP address or CIDR \"%s\"", text);
     } else {
-        ep->fwd_trusted =
-            weir_config_grow(ep->fwd_trusted, ep->num_fwd_trusted, sizeof *ep->fwd_trusted);
-        ep->fwd_trusted[ep->num_fwd_trusted++] = c;
+        *l->list = weir_config_grow(*l->list, *l->n, sizeof **l->list);
+        (*l->list)[(*l->n)++] = c;
     }
     free(text);
 }
@@ -153,7 +157,31 @@ static void add_trusted_ip(weir_config_ctx_t *ctx, const weir_config_node_t *ite
 static void set_trusted_ips(weir_config_ctx_t *ctx, const weir_config_node_t *key,
                             const weir_config_node_t *v, void *target)
 {
-    weir_config_walk_list(ctx, v, add_trusted_ip, target);
+    weir_entrypoint_cfg_t *ep = target;
+    cidr_list_t l = {&ep->fwd_trusted, &ep->num_fwd_trusted};
+    weir_config_walk_list(ctx, v, add_cidr, &l);
+}
+
+static void set_pp_trusted_ips(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                               const weir_config_node_t *v, void *target)
+{
+    weir_entrypoint_cfg_t *ep = target;
+    cidr_list_t l = {&ep->pp_trusted, &ep->num_pp_trusted};
+    weir_config_walk_list(ctx, v, add_cidr, &l);
+}
+
+static const weir_config_key_t proxy_protocol_keys[] = {
+    {"trustedIPs", WEIR_KEY_CUSTOM, 0, NULL, set_pp_trusted_ips, 0},
+    {"insecure", WEIR_KEY_BOOL, EP(pp_insecure), NULL, NULL, 0},
+    END,
+};
+
+static void set_proxy_protocol(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                               const weir_config_node_t *v, void *target)
+{
+    weir_entrypoint_cfg_t *ep = target;
+    ep->proxy_protocol = 1;
+    weir_config_walk_map(ctx, v, proxy_protocol_keys, target);
 }
 
 /* Go's http.Server uses 1 MiB when MaxHeaderBytes is zero. */
@@ -217,7 +245,7 @@ static const weir_config_key_t entrypoint_keys[] = {
     UNSUPPORTED("asDefault"),
     UNSUPPORTED("reusePort"),
     UNSUPPORTED("allowACMEByPass"),
-    UNSUPPORTED("proxyProtocol"),
+    {"proxyProtocol", WEIR_KEY_CUSTOM, 0, NULL, set_proxy_protocol, 0},
     {"http2", WEIR_KEY_CUSTOM, 0, NULL, weir_config_set_ep_http2, 0},
     {"http3", WEIR_KEY_CUSTOM, 0, NULL, weir_config_set_ep_http3, 0},
     UNSUPPORTED("udp"),

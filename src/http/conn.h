@@ -54,7 +54,7 @@ typedef struct weir_conn {
     uint16_t ep;
     uint8_t state;
     uint8_t rd_ready : 1, wr_ready : 1, rd_eof : 1, closed : 1, keep_alive : 1, hup : 1;
-    uint8_t is_tls : 1;
+    uint8_t is_tls : 1, pp_pending : 1;
     int16_t tls_opt; /* TLS options index the connection was made with */
     uint32_t requests; /* served on this connection */
     uint32_t scanned;  /* bytes of a partial head already searched for its end */

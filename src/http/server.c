@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "h2/h2.h"
 #include "h3/h3.h"
+#include "l4/proxy_proto.h"
 #include "http/conn.h"
 #include "tls/clienthello.h"
 #include "tls/tls.h"
@@ -829,11 +830,63 @@ static int start_tls(weir_conn_t *c)
     return 1;
 }
 
+#define PP_HEADER_TIMEOUT_MS 5000 /* a PROXY header must be complete by then */
+
+/* Keeps a v4 client of a dual-stack socket (or a PROXY header) as the v4
+ * address it is, for logs, headers and ClientIP rules. */
+static void set_peer(weir_conn_t *c, const struct sockaddr *sa, socklen_t len)
+{
+    memcpy(&c->peer, sa, len < sizeof c->peer ? len : sizeof c->peer);
+    if (c->peer.sa.sa_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&c->peer.in6.sin6_addr)) {
+        struct sockaddr_in v4 = {.sin_family = AF_INET, .sin_port = c->peer.in6.sin6_port};
+        memcpy(&v4.sin_addr, c->peer.in6.sin6_addr.s6_addr + 12, 4);
+        c->peer.in = v4;
+    }
+}
+
+/* entryPoints.<name>.proxyProtocol: a trusted sender (trustedIPs, or
+ * insecure) may start with a PROXY v1/v2 header, whose source address then
+ * is the client's everywhere (rules, forwarded headers, logs, PROXY out).
+ * A header from anyone else is refused, never parsed; a malformed one
+ * closes the connection. Returns 1 when done (c->in starts after the
+ * header), 0 when more bytes are needed, -1 when c was closed. */
+static int conn_proxy_header(weir_conn_t *c)
+{
+    weir_pp_header_t h;
+    int rc = weir_pp_parse((const uint8_t *)weir_buf_head(&c->in), weir_buf_len(&c->in), &h);
+    if (rc == WEIR_PP_NEED_MORE)
+        return 0;
+    c->pp_pending = 0;
+    conn_set_head_timer(c);
+    if (rc == WEIR_PP_NONE)
+        return 1;
+    const weir_entrypoint_cfg_t *ep = conn_ep(c, c->worker->view);
+    bool trusted = ep->pp_insecure;
+    for (size_t i = 0; !trusted && i < ep->num_pp_trusted; i++)
+        trusted = weir_cidr_contains(&ep->pp_trusted[i], &c->peer.sa);
+    if (rc == WEIR_PP_INVALID || !trusted) {
+        weir_debug("entry point %s: PROXY header %s: connection closed", ep->name,
+                   rc == WEIR_PP_INVALID ? "malformed" : "from an untrusted address");
+        conn_close(c);
+        return -1;
+    }
+    if (!h.local)
+        set_peer(c, (const struct sockaddr *)&h.src, sizeof h.src);
+    weir_buf_consume(&c->in, h.len);
+    return 1;
+}
+
 static void conn_detect(weir_conn_t *c)
 {
     for (;;) {
         size_t len = weir_buf_len(&c->in);
-        if (len) {
+        if (len && c->pp_pending) {
+            int rc = conn_proxy_header(c);
+            if (rc < 0)
+                return;
+            len = weir_buf_len(&c->in);
+        }
+        if (len && !c->pp_pending) {
             const char *p = weir_buf_head(&c->in);
             if (p[0] == 0x16) {
                 if (start_tls(c))
@@ -1090,14 +1143,7 @@ void weir_conn_accept(weir_worker_t *w, int fd, const struct sockaddr *peer, soc
     c->keep_alive = 1;
     c->wr_ready = 1;
     c->rd_ready = 1;
-    memcpy(&c->peer, peer, len < sizeof c->peer ? len : sizeof c->peer);
-    if (c->peer.sa.sa_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&c->peer.in6.sin6_addr)) {
-        /* A v4 client on a dual-stack listener: keep it as the v4 address
-         * it is, for logs, headers and ClientIP rules. */
-        struct sockaddr_in v4 = {.sin_family = AF_INET, .sin_port = c->peer.in6.sin6_port};
-        memcpy(&v4.sin_addr, c->peer.in6.sin6_addr.s6_addr + 12, 4);
-        c->peer.in = v4;
-    }
+    set_peer(c, peer, len);
     c->next = w->conns;
     if (w->conns)
         w->conns->prev = c;
@@ -1109,6 +1155,14 @@ void weir_conn_accept(weir_worker_t *w, int fd, const struct sockaddr *peer, soc
     }
     c->state = CONN_DETECT;
     conn_set_head_timer(c);
+    const weir_entrypoint_cfg_t *e = conn_ep(c, w->view);
+    if (e->proxy_protocol) {
+        c->pp_pending = 1;
+        int64_t ms = e->read_timeout_ms > 0 && e->read_timeout_ms < PP_HEADER_TIMEOUT_MS
+                         ? e->read_timeout_ms
+                         : PP_HEADER_TIMEOUT_MS;
+        weir_timer_set(w->loop, &c->timer, ms, conn_timeout);
+    }
     conn_detect(c);
 }
 
