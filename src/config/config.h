@@ -219,7 +219,41 @@ typedef struct {
     int advertise_http3;   /* advertiseHTTP3 (weir): Alt-Svc on its responses, default 1 */
     weir_pos_t service_pos;     /* added: position of the service value */
     weir_pos_t *entrypoints_pos; /* added: position of each entrypoints[i] */
+    int passthrough;       /* TCP routers: tls.passthrough */
 } weir_router_cfg_t;
+
+/* ---- dynamic configuration (tcp) ---- */
+
+typedef struct {
+    char *address; /* "host:port" as written */
+    weir_pos_t pos;
+    struct sockaddr_storage addr; /* resolved at load */
+    socklen_t addrlen;
+} weir_tcp_server_cfg_t;
+
+typedef struct {
+    char *name;
+    weir_pos_t pos;
+    weir_service_kind_t kind; /* loadBalancer or weighted */
+    weir_tcp_server_cfg_t *servers;
+    size_t num_servers;
+    int proxy_protocol;        /* loadBalancer.proxyProtocol.version (older key); 0 = none */
+    int64_t termination_delay_ms; /* loadBalancer.terminationDelay (older key); -2 = unset */
+    char *servers_transport;   /* NULL = the default TCP transport */
+    weir_pos_t transport_pos;
+    int transport_index;       /* index into tcp_transports, resolved */
+    weir_service_ref_t *children; /* weighted */
+    size_t num_children;
+} weir_tcp_service_cfg_t;
+
+typedef struct {
+    char *name;
+    weir_pos_t pos;
+    int proxy_protocol;            /* proxyProtocol.version: 0 none, 1, 2 */
+    int64_t dial_timeout_ms;       /* default 30s */
+    int64_t dial_keep_alive_ms;    /* default 15s; negative: off */
+    int64_t termination_delay_ms;  /* default 100ms; negative: wait forever */
+} weir_tcp_transport_cfg_t;
 
 
 /* ---- dynamic configuration (tls) ---- */
@@ -300,6 +334,13 @@ typedef struct {
     size_t num_routers;
     weir_service_cfg_t *services; /* sorted by name; includes whoami@internal, noop@internal */
     size_t num_services;
+    /* tcp: routers and services sorted by name; transports[0] is default@internal */
+    weir_router_cfg_t *tcp_routers;
+    size_t num_tcp_routers;
+    weir_tcp_service_cfg_t *tcp_services;
+    size_t num_tcp_services;
+    weir_tcp_transport_cfg_t *tcp_transports;
+    size_t num_tcp_transports;
 
     weir_pos_t provider_pos; /* added: position of providers.file.filename / directory */
 
@@ -534,6 +575,9 @@ int weir_config_suggest(const char *word, const char *const *cands, size_t n);
 /* -- config_address.c -- */
 int weir_config_parse_listen(const char *text, unsigned flags, weir_entrypoint_cfg_t *ep, char *err,
                              size_t cap);
+/* "host:port" or "[v6]:port" of a TCP server (port required), resolved. */
+int weir_config_parse_tcp_address(const char *text, unsigned flags, struct sockaddr_storage *ss,
+                                  socklen_t *len, char *err, size_t cap);
 int weir_config_parse_server_url(const char *url, unsigned flags, weir_server_cfg_t *srv, char *err,
                                  size_t cap);
 /* True if two listening addresses would take the same packets. */
@@ -593,6 +637,13 @@ void weir_config_resolve(weir_config_ctx_t *ctx);
 
 /* -- config_load.c -- */
 void weir_config_router_clear(weir_router_cfg_t *r);
+/* -- config_tcp.c -- */
+void weir_config_set_tcp(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                         const weir_config_node_t *v, void *target);
+void weir_config_tcp_defaults(weir_config_t *cfg);
+void weir_config_resolve_tcp(weir_config_ctx_t *ctx);
+void weir_config_tcp_free(weir_config_t *cfg);
+int weir_config_find_tcp_service(const weir_config_t *cfg, const char *ref);
 void weir_config_service_clear(weir_service_cfg_t *s);
 /* Index of file in cfg->files (the order files were read), or -1. */
 int weir_config_file_index(const weir_config_t *cfg, const char *file);

@@ -293,3 +293,23 @@ int weir_config_parse_server_url(const char *url, unsigned flags, weir_server_cf
     srv->path = weir_config_xstrdup(rest);
     return resolve(srv->host, srv->port, flags, false, &srv->addr, &srv->addrlen, err, cap);
 }
+
+int weir_config_parse_tcp_address(const char *text, unsigned flags, struct sockaddr_storage *ss,
+                                  socklen_t *len, char *err, size_t cap)
+{
+    weir_server_cfg_t srv;
+    memset(&srv, 0, sizeof srv);
+    srv.port = 0;
+    char detail[200];
+    size_t n = strlen(text);
+    int rc = -1;
+    if (parse_authority(text, n, &srv, detail, sizeof detail) < 0)
+        snprintf(err, cap, "invalid address \"%s\": %s", text, detail);
+    else if (srv.port == 0)
+        snprintf(err, cap, "invalid address \"%s\": a port is needed (\"host:port\")", text);
+    else
+        rc = resolve(srv.host, srv.port, flags, false, ss, len, err, cap);
+    free(srv.host);
+    free(srv.authority);
+    return rc;
+}

@@ -86,6 +86,7 @@ void weir_config_free(weir_config_t *cfg)
     for (size_t i = 0; i < cfg->num_services; i++)
         weir_config_service_clear(&cfg->services[i]);
     free(cfg->services);
+    weir_config_tcp_free(cfg);
     free_strings(cfg->files, cfg->num_files);
     free(cfg);
 }

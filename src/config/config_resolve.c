@@ -337,6 +337,7 @@ void weir_config_resolve(weir_config_ctx_t *ctx)
     for (size_t i = 0; i < cfg->num_routers; i++)
         resolve_router(ctx, &cfg->routers[i]);
     weir_config_resolve_tls(ctx);
+    weir_config_resolve_tcp(ctx);
 }
 
 int weir_config_find_service(const weir_config_t *cfg, const char *ref)

@@ -56,6 +56,7 @@ void weir_config_static_defaults(weir_config_t *cfg)
     cfg->transports[0].name = weir_config_xstrdup("default@internal");
     weir_config_transport_defaults(&cfg->transports[0]);
     weir_config_tls_defaults(cfg);
+    weir_config_tcp_defaults(cfg);
 }
 
 /* ---- servers transports (shared with the dynamic http.serversTransports) ---- */
@@ -482,7 +483,7 @@ static const weir_config_key_t static_keys[] = {
     {"core", WEIR_KEY_SECTION, 0, core_keys, NULL, WEIR_KEY_STATIC},
     {"global", WEIR_KEY_SECTION, 0, global_keys, NULL, WEIR_KEY_STATIC},
     {"http", WEIR_KEY_CUSTOM, 0, NULL, weir_config_set_http, 0},
-    UNSUPPORTED("tcp"),
+    {"tcp", WEIR_KEY_CUSTOM, 0, NULL, weir_config_set_tcp, 0},
     UNSUPPORTED("udp"),
     {"tls", WEIR_KEY_CUSTOM, 0, NULL, weir_config_set_tls, 0},
     STATIC_UNSUPPORTED("tcpServersTransport"),

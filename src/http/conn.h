@@ -22,6 +22,7 @@ typedef struct weir_req weir_req_t;
 typedef struct weir_h2_conn weir_h2_conn_t;
 typedef struct weir_h2_stream weir_h2_stream_t;
 typedef struct weir_h3_stream weir_h3_stream_t;
+typedef struct weir_l4 weir_l4_t;
 
 typedef union {
     struct sockaddr sa;
@@ -39,6 +40,7 @@ typedef enum {
     CONN_TUNNEL,  /* after 101: bytes relayed both ways */
     CONN_DISCARD, /* the response is out; dropping the rest of the request body */
     CONN_CLOSING, /* flushing the last bytes, then close */
+    CONN_L4,      /* a TCP router took it: bytes relayed to a server (src/l4) */
 } weir_conn_state_t;
 
 typedef struct weir_conn {
@@ -51,6 +53,7 @@ typedef struct weir_conn {
     weir_addr_t peer;
     struct weir_tls_io *tls; /* NULL on plain connections */
     weir_h2_conn_t *h2;        /* NULL unless HTTP/2 */
+    weir_l4_t *l4;             /* NULL unless relayed by a TCP router */
     uint16_t ep;
     uint8_t state;
     uint8_t rd_ready : 1, wr_ready : 1, rd_eof : 1, closed : 1, keep_alive : 1, hup : 1;

@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "h2/h2.h"
 #include "h3/h3.h"
+#include "l4/l4.h"
 #include "l4/proxy_proto.h"
 #include "http/conn.h"
 #include "tls/clienthello.h"
@@ -809,6 +810,12 @@ static int start_tls(weir_conn_t *c)
         conn_close(c);
         return 1;
     }
+    int tcp = weir_l4_route_tls(c, &ch);
+    if (tcp != 0) {
+        if (tcp < 0)
+            conn_close(c);
+        return 1;
+    }
     const weir_tls_cert_t *cert;
     int opt = weir_tls_pick(ctx, &ch, &cert);
     gnutls_session_t session;
@@ -900,11 +907,15 @@ static void conn_detect(weir_conn_t *c)
                     return;
                 }
             } else {
+                if (weir_l4_route_plain(c))
+                    return;
                 c->state = CONN_HEAD;
                 conn_read_head(c);
                 return;
             }
         }
+        if (!c->pp_pending && weir_l4_immediate(c) && weir_l4_route_plain(c))
+            return; /* a server-first protocol: relay before the client speaks */
         if (c->rd_eof || !c->rd_ready) {
             if (c->rd_eof)
                 conn_close(c);
@@ -1035,6 +1046,8 @@ static void conn_close(weir_conn_t *c)
     }
     if (c->h2)
         weir_h2_close(c);
+    if (c->l4)
+        weir_l4_close(c);
     weir_timer_stop(&c->timer);
     if (c->tls) {
         weir_tls_io_bye(c->tls);
@@ -1119,6 +1132,9 @@ static void conn_on_io(weir_io_t *io, unsigned events)
     case CONN_DISCARD:
         if (c->req)
             discard_pump(c);
+        break;
+    case CONN_L4:
+        weir_l4_on_io(c);
         break;
     default:
         conn_close(c);

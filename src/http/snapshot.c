@@ -88,6 +88,102 @@ static int build_services(weir_snapshot_t *s)
     return 0;
 }
 
+/* The hosts an HTTP router with TLS serves, so that a TCP catch-all does
+ * not take their connections. */
+static int note_https_hosts(weir_tcp_ep_t *te, const weir_rule_t *rule)
+{
+    weir_slice_t hosts[64];
+    size_t n = weir_rule_hosts(rule, hosts, 64);
+    te->https = true;
+    if (n == 0 || n > 64) {
+        te->https_any = true;
+        return 0;
+    }
+    weir_slice_t *a = realloc(te->https_hosts, (te->num_https_hosts + n) * sizeof *a);
+    if (!a)
+        return -1;
+    memcpy(a + te->num_https_hosts, hosts, n * sizeof *a);
+    te->https_hosts = a;
+    te->num_https_hosts += n;
+    return 0;
+}
+
+static int build_tcp(weir_snapshot_t *s)
+{
+    weir_config_t *cfg = s->cfg;
+    size_t ns = cfg->num_tcp_services;
+    s->tcp_services = calloc(ns ? ns : 1, sizeof *s->tcp_services);
+    s->tcp_routes = calloc(cfg->num_tcp_routers ? cfg->num_tcp_routers : 1, sizeof *s->tcp_routes);
+    if (!s->tcp_services || !s->tcp_routes)
+        return -1;
+    for (size_t i = 0; i < ns; i++) {
+        const weir_tcp_service_cfg_t *c = &cfg->tcp_services[i];
+        weir_tcp_service_rt_t *rt = &s->tcp_services[i];
+        rt->cfg = c;
+        int ti = c->transport_index >= 0 && (size_t)c->transport_index < cfg->num_tcp_transports
+                     ? c->transport_index
+                     : 0;
+        rt->transport = &cfg->tcp_transports[ti];
+        rt->proxy_protocol = rt->transport->proxy_protocol ? rt->transport->proxy_protocol
+                                                           : c->proxy_protocol;
+        rt->termination_delay_ms = c->termination_delay_ms != -2 ? c->termination_delay_ms
+                                                                 : rt->transport->termination_delay_ms;
+        atomic_init(&rt->next, 0);
+        if (c->kind != WEIR_SERVICE_WEIGHTED)
+            continue;
+        rt->children = calloc(c->num_children + 1, sizeof *rt->children);
+        rt->child_weights = calloc(c->num_children + 1, sizeof *rt->child_weights);
+        if (!rt->children || !rt->child_weights)
+            return -1;
+        for (size_t k = 0; k < c->num_children; k++) {
+            int ci = c->children[k].index;
+            rt->children[k] = ci >= 0 && (size_t)ci < ns ? &s->tcp_services[ci] : NULL;
+            rt->child_weights[k] = rt->children[k] ? c->children[k].weight : 0;
+            rt->total_weight += rt->child_weights[k];
+        }
+    }
+    for (size_t i = 0; i < cfg->num_tcp_routers; i++) {
+        weir_tcp_route_t *r = &s->tcp_routes[i];
+        const weir_router_cfg_t *rc = &cfg->tcp_routers[i];
+        r->cfg = rc;
+        r->full_name = full_name(rc->name, "file");
+        if (!r->full_name)
+            return -1;
+        int si = rc->service_index;
+        r->service = si >= 0 && (size_t)si < ns ? &s->tcp_services[si] : NULL;
+    }
+    for (size_t e = 0; e < cfg->num_entrypoints; e++) {
+        const weir_entrypoint_cfg_t *ep = &cfg->entrypoints[e];
+        weir_tcp_ep_t *te = &s->tcp_eps[e];
+        for (size_t i = 0; i < cfg->num_tcp_routers; i++) {
+            const weir_router_cfg_t *rc = &cfg->tcp_routers[i];
+            if (!router_on_entrypoint(rc, ep->name) || !s->tcp_routes[i].service || ep->udp)
+                continue;
+            weir_rule_t *rule;
+            weir_rule_error_t err;
+            if (weir_rule_compile(rc->rule, WEIR_RULE_TCP, &rule, &err) < 0)
+                continue;
+            weir_slice_t hosts[8];
+            size_t n = weir_rule_hosts(rule, hosts, 8);
+            bool specific = false;
+            for (size_t k = 0; k < n && k < 8; k++)
+                specific = specific || !weir_slice_eq(hosts[k], WEIR_SLICE_LIT("*"));
+            s->tcp_routes[i].catch_all = !specific;
+            weir_router_table_t **dst = rc->tls ? &te->tls : &te->plain;
+            if (!*dst && !(*dst = weir_router_table_new())) {
+                weir_rule_free(rule);
+                return -1;
+            }
+            if (weir_router_table_add(*dst, rule, rc->priority, &s->tcp_routes[i]) < 0)
+                return -1;
+        }
+        if ((te->tls && weir_router_table_build(te->tls) < 0) ||
+            (te->plain && weir_router_table_build(te->plain) < 0))
+            return -1;
+    }
+    return 0;
+}
+
 static int build_routes(weir_snapshot_t *s)
 {
     weir_config_t *cfg = s->cfg;
@@ -95,7 +191,8 @@ static int build_routes(weir_snapshot_t *s)
     s->routes = calloc(cfg->num_routers ? cfg->num_routers : 1, sizeof *s->routes);
     s->tables = calloc(cfg->num_entrypoints ? cfg->num_entrypoints : 1, sizeof *s->tables);
     s->tls_tables = calloc(cfg->num_entrypoints ? cfg->num_entrypoints : 1, sizeof *s->tls_tables);
-    if (!s->routes || !s->tables || !s->tls_tables)
+    s->tcp_eps = calloc(cfg->num_entrypoints ? cfg->num_entrypoints : 1, sizeof *s->tcp_eps);
+    if (!s->routes || !s->tables || !s->tls_tables || !s->tcp_eps)
         return -1;
     for (size_t i = 0; i < cfg->num_routers; i++) {
         weir_route_t *r = &s->routes[i];
@@ -131,6 +228,11 @@ static int build_routes(weir_snapshot_t *s)
              * others plain ones only; http.tls on the entry point makes
              * every router on it a TLS router. */
             weir_router_table_t *dst = rc->tls || ep->http_tls ? tt : t;
+            if (dst == tt && note_https_hosts(&s->tcp_eps[e], rule) < 0) {
+                weir_rule_free(rule);
+                return -1;
+            }
+            s->tcp_eps[e].http_plain = s->tcp_eps[e].http_plain || dst == t;
             if (weir_router_table_add(dst, rule, rc->priority, &s->routes[i]) < 0)
                 return -1;
         }
@@ -146,6 +248,26 @@ static void snapshot_free(weir_snapshot_t *s)
         for (size_t e = 0; e < s->cfg->num_entrypoints; e++)
             weir_router_table_free(s->tables[e]);
         free(s->tables);
+    }
+    if (s->tcp_eps) {
+        for (size_t e = 0; e < s->cfg->num_entrypoints; e++) {
+            weir_router_table_free(s->tcp_eps[e].tls);
+            weir_router_table_free(s->tcp_eps[e].plain);
+            free(s->tcp_eps[e].https_hosts);
+        }
+        free(s->tcp_eps);
+    }
+    if (s->tcp_services) {
+        for (size_t i = 0; i < s->cfg->num_tcp_services; i++) {
+            free(s->tcp_services[i].children);
+            free(s->tcp_services[i].child_weights);
+        }
+        free(s->tcp_services);
+    }
+    if (s->tcp_routes) {
+        for (size_t i = 0; i < s->cfg->num_tcp_routers; i++)
+            free(s->tcp_routes[i].full_name);
+        free(s->tcp_routes);
     }
     if (s->tls_tables) {
         for (size_t e = 0; e < s->cfg->num_entrypoints; e++)
@@ -186,7 +308,7 @@ weir_snapshot_t *weir_snapshot_build(weir_config_t *cfg, weir_tls_ctx_t *tls, ui
     s->tls = tls;
     s->generation = generation;
     atomic_init(&s->refs, 1);
-    if (build_services(s) < 0 || build_routes(s) < 0) {
+    if (build_services(s) < 0 || build_routes(s) < 0 || build_tcp(s) < 0) {
         snapshot_free(s);
         return NULL;
     }

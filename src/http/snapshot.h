@@ -42,6 +42,38 @@ struct weir_service_rt {
     int wrr_len;
 };
 
+/* TCP (src/l4): services balance connections over addresses; routes are
+ * matched on the ClientHello's SNI and ALPN and the client address. */
+typedef struct weir_tcp_service_rt weir_tcp_service_rt_t;
+struct weir_tcp_service_rt {
+    const weir_tcp_service_cfg_t *cfg;
+    const weir_tcp_transport_cfg_t *transport;
+    int proxy_protocol;           /* 0, 1 or 2: the transport's, else the older service key */
+    int64_t termination_delay_ms; /* the service's older key, else the transport's */
+    weir_tcp_service_rt_t **children; /* weighted */
+    int *child_weights;
+    int total_weight;
+    atomic_uint next; /* round robin position, shared by the workers */
+};
+
+typedef struct {
+    const weir_router_cfg_t *cfg;
+    char *full_name;
+    weir_tcp_service_rt_t *service;
+    bool catch_all; /* no HostSNI other than `*`: tried after the HTTPS routers */
+} weir_tcp_route_t;
+
+/* Per entry point: the TCP routers and what the HTTPS routers claim. */
+typedef struct {
+    weir_router_table_t *tls;   /* TCP routers with tls (passthrough) */
+    weir_router_table_t *plain; /* TCP routers without tls */
+    weir_slice_t *https_hosts;  /* hosts of the HTTP routers with TLS (owned by their rules) */
+    size_t num_https_hosts;
+    bool https_any;       /* an HTTP router with TLS and no Host: every SNI is HTTPS's */
+    bool https;           /* any HTTP router with TLS */
+    bool http_plain;      /* any HTTP router without TLS */
+} weir_tcp_ep_t;
+
 struct weir_snapshot {
     atomic_int refs;
     uint64_t generation;
@@ -57,6 +89,9 @@ struct weir_snapshot {
     const weir_service_rt_t **server_service; /* owner of each server */
     int num_servers;
     int wrr_total;
+    weir_tcp_service_rt_t *tcp_services;
+    weir_tcp_route_t *tcp_routes;
+    weir_tcp_ep_t *tcp_eps; /* one per entry point */
 };
 
 /* Builds a snapshot that takes ownership of cfg and of the reference tls.

@@ -581,7 +581,7 @@ static void test_bad_unsupported(void **state)
     EXPECT_ERRORS(BAD "unsupported.yml",
                   BAD "unsupported.yml:4:5: entryPoints.web.udp: not supported yet",
                   BAD "unsupported.yml:5:1: api: not supported yet",
-                  BAD "unsupported.yml:7:1: tcp: not supported yet");
+                  BAD "unsupported.yml:7:1: udp: not supported yet");
 }
 
 static void test_bad_syntax(void **state)

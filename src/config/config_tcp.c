@@ -1,0 +1,556 @@
+/* The tcp section of the dynamic configuration (Traefik's
+ * pkg/config/dynamic/tcp_config.go): routers matched on the TLS ClientHello
+ * (HostSNI, HostSNIRegexp, ALPN) and the client address, services that
+ * balance connections over server addresses, servers transports (dial
+ * timeout, PROXY protocol version, termination delay).
+ */
+#define WEIR_CONFIG_INTERNAL
+#include "config/config.h"
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+// clang-format off
+#define UNSUPPORTED(name) {name, WEIR_KEY_UNSUPPORTED, 0, NULL, NULL, 0}
+#define END {NULL, 0, 0, NULL, NULL, 0}
+// clang-format on
+
+#define TCP_DIAL_TIMEOUT_MS 30000
+#define TCP_DIAL_KEEPALIVE_MS 15000
+#define TCP_TERMINATION_DELAY_MS 100
+
+static bool name_ok(weir_config_ctx_t *ctx, const weir_config_node_t *name)
+{
+    if (!strchr(name->text, '@')) return true;
+    weir_config_key_error(ctx, name, "a name must not contain \"@\"");
+    return false;
+}
+
+static void set_nonempty(weir_config_ctx_t *ctx, const weir_config_node_t *v, char **out,
+                         weir_pos_t *pos, const char *what)
+{
+    if (!weir_config_get_string(ctx, v, out)) return;
+    if (pos) *pos = weir_config_pos(ctx, v);
+    if (!**out) {
+        weir_config_key_error(ctx, v, "expected %s, got nothing", what);
+        free(*out);
+        *out = NULL;
+    }
+}
+
+/* ---- routers ---- */
+
+static void set_rule(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                     const weir_config_node_t *v, void *target)
+{
+    weir_router_cfg_t *r = target;
+    set_nonempty(ctx, v, &r->rule, &r->rule_pos, "a rule");
+    if (!r->rule) return;
+    weir_rule_error_t err = {.offset = 0};
+    if (weir_rule_compile(r->rule, WEIR_RULE_TCP, &r->compiled, &err) == 0) return;
+    r->compiled = NULL;
+    weir_pos_t pos = r->rule_pos;
+    if (!v->multiline && v->style != WEIR_CONFIG_BLOCK)
+        pos.col = v->col + (v->style == WEIR_CONFIG_PLAIN ? 0 : 1) + (int)err.offset;
+    err.msg[sizeof err.msg - 1] = '\0';
+    weir_config_error(ctx, pos, "%s: %s", ctx->path, err.msg);
+}
+
+static void set_priority(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                         const weir_config_node_t *v, void *target)
+{
+    int64_t n;
+    if (weir_config_get_int(ctx, v, INT64_MIN, INT64_MAX - 1000, &n))
+        ((weir_router_cfg_t *)target)->priority = n;
+}
+
+static void set_service(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                        const weir_config_node_t *v, void *target)
+{
+    weir_router_cfg_t *r = target;
+    set_nonempty(ctx, v, &r->service, &r->service_pos, "a service name");
+}
+
+static void add_entrypoint(weir_config_ctx_t *ctx, const weir_config_node_t *item, size_t i,
+                           void *arg)
+{
+    weir_router_cfg_t *r = arg;
+    char *name = NULL;
+    if (!weir_config_get_string(ctx, item, &name)) return;
+    size_t n = r->num_entrypoints;
+    r->entrypoints = weir_config_grow(r->entrypoints, n, sizeof *r->entrypoints);
+    r->entrypoints_pos = weir_config_grow(r->entrypoints_pos, n, sizeof *r->entrypoints_pos);
+    r->entrypoints[n] = name;
+    r->entrypoints_pos[n] = weir_config_pos(ctx, item);
+    r->num_entrypoints++;
+}
+
+static void set_entrypoints(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                            const weir_config_node_t *v, void *target)
+{
+    weir_config_walk_list(ctx, v, add_entrypoint, target);
+}
+
+static void set_router_middlewares(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                                   const weir_config_node_t *v, void *target)
+{
+    if (!weir_config_is_empty(v) && !(v->kind == WEIR_CONFIG_SEQ && v->count == 0))
+        weir_config_key_error(ctx, key, "TCP middlewares are not supported yet");
+}
+
+static const weir_config_key_t router_tls_keys[] = {
+    {"passthrough", WEIR_KEY_BOOL, offsetof(weir_router_cfg_t, passthrough), NULL, NULL, 0},
+    UNSUPPORTED("options"),
+    UNSUPPORTED("domains"),
+    UNSUPPORTED("certResolver"),
+    END,
+};
+
+static void set_router_tls(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                           const weir_config_node_t *v, void *target)
+{
+    weir_router_cfg_t *r = target;
+    r->tls = 1;
+    weir_config_walk_map(ctx, v, router_tls_keys, r);
+    if (!r->passthrough)
+        weir_config_key_error(ctx, key, "TLS termination on TCP routers is not supported yet "
+                                        "(only passthrough: true)");
+}
+
+static const weir_config_key_t router_keys[] = {
+    {"entryPoints", WEIR_KEY_CUSTOM, 0, NULL, set_entrypoints, 0},
+    {"rule", WEIR_KEY_CUSTOM, 0, NULL, set_rule, 0},
+    {"ruleSyntax", WEIR_KEY_CUSTOM, 0, NULL, weir_config_set_rule_syntax, 0},
+    {"priority", WEIR_KEY_CUSTOM, 0, NULL, set_priority, 0},
+    {"service", WEIR_KEY_CUSTOM, 0, NULL, set_service, 0},
+    {"middlewares", WEIR_KEY_CUSTOM, 0, NULL, set_router_middlewares, 0},
+    {"tls", WEIR_KEY_CUSTOM, 0, NULL, set_router_tls, 0},
+    END,
+};
+
+static void add_router(weir_config_ctx_t *ctx, const weir_config_node_t *name,
+                       const weir_config_node_t *v, void *arg)
+{
+    if (!name_ok(ctx, name)) return;
+    weir_config_t *cfg = ctx->cfg;
+    cfg->tcp_routers =
+        weir_config_grow(cfg->tcp_routers, cfg->num_tcp_routers, sizeof *cfg->tcp_routers);
+    weir_router_cfg_t *r = &cfg->tcp_routers[cfg->num_tcp_routers++];
+    memset(r, 0, sizeof *r);
+    r->name = weir_config_xstrdup(name->text);
+    r->pos = weir_config_pos(ctx, name);
+    r->service_index = -1;
+    weir_config_walk_map(ctx, v, router_keys, r);
+    if (!weir_config_map_get(v, "rule")) weir_config_key_error(ctx, name, "missing rule");
+    if (!weir_config_map_get(v, "service")) weir_config_key_error(ctx, name, "missing service");
+}
+
+/* ---- services ---- */
+
+static void set_address(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                        const weir_config_node_t *v, void *target)
+{
+    weir_tcp_server_cfg_t *srv = target;
+    if (!weir_config_get_string(ctx, v, &srv->address)) return;
+    char err[600];
+    if (weir_config_parse_tcp_address(srv->address, ctx->flags, &srv->addr, &srv->addrlen, err,
+                                      sizeof err) < 0) {
+        srv->addrlen = 0;
+        weir_config_key_error(ctx, v, "%s", err);
+    }
+}
+
+static const weir_config_key_t server_keys[] = {
+    {"address", WEIR_KEY_CUSTOM, 0, NULL, set_address, 0},
+    UNSUPPORTED("tls"),
+    END,
+};
+
+static void add_server(weir_config_ctx_t *ctx, const weir_config_node_t *item, size_t i, void *arg)
+{
+    weir_tcp_service_cfg_t *s = arg;
+    s->servers = weir_config_grow(s->servers, s->num_servers, sizeof *s->servers);
+    weir_tcp_server_cfg_t *srv = &s->servers[s->num_servers++];
+    memset(srv, 0, sizeof *srv);
+    srv->pos = weir_config_pos(ctx, item);
+    weir_config_walk_map(ctx, item, server_keys, srv);
+    if (!weir_config_map_get(item, "address") &&
+        (weir_config_is_empty(item) || item->kind == WEIR_CONFIG_MAP))
+        weir_config_key_error(ctx, item, "missing address");
+}
+
+static void set_servers(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                        const weir_config_node_t *v, void *target)
+{
+    weir_config_walk_list(ctx, v, add_server, target);
+}
+
+static void set_pp_version(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                           const weir_config_node_t *v, void *target)
+{
+    int64_t n;
+    if (!weir_config_get_int(ctx, v, INT_MIN, INT_MAX, &n)) return;
+    if (n != 1 && n != 2) {
+        weir_config_key_error(ctx, v, "the PROXY protocol version is 1 or 2");
+        return;
+    }
+    *(int *)target = (int)n;
+}
+
+static const weir_config_key_t pp_keys[] = {
+    {"version", WEIR_KEY_CUSTOM, 0, NULL, set_pp_version, 0},
+    END,
+};
+
+static void set_lb_pp(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                      const weir_config_node_t *v, void *target)
+{
+    weir_tcp_service_cfg_t *s = target;
+    s->proxy_protocol = 2; /* Traefik's default version when the section is present */
+    weir_config_walk_map(ctx, v, pp_keys, &s->proxy_protocol);
+}
+
+static void set_lb_transport(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                             const weir_config_node_t *v, void *target)
+{
+    weir_tcp_service_cfg_t *s = target;
+    set_nonempty(ctx, v, &s->servers_transport, &s->transport_pos, "a serversTransport name");
+}
+
+static const weir_config_key_t load_balancer_keys[] = {
+    {"servers", WEIR_KEY_CUSTOM, 0, NULL, set_servers, 0},
+    {"serversTransport", WEIR_KEY_CUSTOM, 0, NULL, set_lb_transport, 0},
+    {"proxyProtocol", WEIR_KEY_CUSTOM, 0, NULL, set_lb_pp, 0},
+    {"terminationDelay", WEIR_KEY_DURATION, offsetof(weir_tcp_service_cfg_t, termination_delay_ms),
+     NULL, NULL, 0},
+    UNSUPPORTED("healthCheck"),
+    END,
+};
+
+static void set_child_name(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                           const weir_config_node_t *v, void *target)
+{
+    weir_service_ref_t *c = target;
+    set_nonempty(ctx, v, &c->name, NULL, "a service name");
+}
+
+static const weir_config_key_t weighted_child_keys[] = {
+    {"name", WEIR_KEY_CUSTOM, 0, NULL, set_child_name, 0},
+    {"weight", WEIR_KEY_UINT, offsetof(weir_service_ref_t, weight), NULL, NULL, 0},
+    END,
+};
+
+static void add_child(weir_config_ctx_t *ctx, const weir_config_node_t *item, size_t i, void *arg)
+{
+    weir_tcp_service_cfg_t *s = arg;
+    s->children = weir_config_grow(s->children, s->num_children, sizeof *s->children);
+    weir_service_ref_t *c = &s->children[s->num_children++];
+    memset(c, 0, sizeof *c);
+    c->weight = 1;
+    c->index = -1;
+    const weir_config_node_t *name = weir_config_map_get(item, "name");
+    c->pos = weir_config_pos(ctx, name ? name : item);
+    weir_config_walk_map(ctx, item, weighted_child_keys, c);
+    if (!name && (weir_config_is_empty(item) || item->kind == WEIR_CONFIG_MAP))
+        weir_config_key_error(ctx, item, "missing name");
+}
+
+static void set_children(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                         const weir_config_node_t *v, void *target)
+{
+    weir_config_walk_list(ctx, v, add_child, target);
+}
+
+static const weir_config_key_t weighted_keys[] = {
+    {"services", WEIR_KEY_CUSTOM, 0, NULL, set_children, 0},
+    END,
+};
+
+static bool one_type(weir_config_ctx_t *ctx, const weir_config_node_t *key)
+{
+    if (ctx->service_types++ == 0) return true;
+    weir_config_key_error(ctx, key, "a service has one type: loadBalancer or weighted, not both");
+    return false;
+}
+
+static void set_load_balancer(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                              const weir_config_node_t *v, void *target)
+{
+    weir_tcp_service_cfg_t *s = target;
+    if (!one_type(ctx, key)) return;
+    s->kind = WEIR_SERVICE_LOADBALANCER;
+    weir_config_walk_map(ctx, v, load_balancer_keys, s);
+}
+
+static void set_weighted(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                         const weir_config_node_t *v, void *target)
+{
+    weir_tcp_service_cfg_t *s = target;
+    if (!one_type(ctx, key)) return;
+    s->kind = WEIR_SERVICE_WEIGHTED;
+    weir_config_walk_map(ctx, v, weighted_keys, s);
+}
+
+static const weir_config_key_t service_keys[] = {
+    {"loadBalancer", WEIR_KEY_CUSTOM, 0, NULL, set_load_balancer, 0},
+    {"weighted", WEIR_KEY_CUSTOM, 0, NULL, set_weighted, 0},
+    END,
+};
+
+static void add_service(weir_config_ctx_t *ctx, const weir_config_node_t *name,
+                        const weir_config_node_t *v, void *arg)
+{
+    if (!name_ok(ctx, name)) return;
+    weir_config_t *cfg = ctx->cfg;
+    cfg->tcp_services =
+        weir_config_grow(cfg->tcp_services, cfg->num_tcp_services, sizeof *cfg->tcp_services);
+    weir_tcp_service_cfg_t *s = &cfg->tcp_services[cfg->num_tcp_services++];
+    memset(s, 0, sizeof *s);
+    s->name = weir_config_xstrdup(name->text);
+    s->pos = weir_config_pos(ctx, name);
+    s->termination_delay_ms = -2;
+    s->transport_index = 0;
+    ctx->service_types = 0;
+    weir_config_walk_map(ctx, v, service_keys, s);
+    if (ctx->service_types == 0 && (weir_config_is_empty(v) || v->kind == WEIR_CONFIG_MAP))
+        weir_config_key_error(ctx, name, "needs a loadBalancer or a weighted section");
+}
+
+/* ---- serversTransports ---- */
+
+static void set_transport_pp(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                             const weir_config_node_t *v, void *target)
+{
+    weir_tcp_transport_cfg_t *t = target;
+    t->proxy_protocol = 2;
+    weir_config_walk_map(ctx, v, pp_keys, &t->proxy_protocol);
+}
+
+static const weir_config_key_t transport_keys[] = {
+    {"dialTimeout", WEIR_KEY_DURATION, offsetof(weir_tcp_transport_cfg_t, dial_timeout_ms), NULL,
+     NULL, 0},
+    {"dialKeepAlive", WEIR_KEY_DURATION, offsetof(weir_tcp_transport_cfg_t, dial_keep_alive_ms),
+     NULL, NULL, 0},
+    {"terminationDelay", WEIR_KEY_DURATION,
+     offsetof(weir_tcp_transport_cfg_t, termination_delay_ms), NULL, NULL, 0},
+    {"proxyProtocol", WEIR_KEY_CUSTOM, 0, NULL, set_transport_pp, 0},
+    UNSUPPORTED("tls"),
+    UNSUPPORTED("spiffe"),
+    END,
+};
+
+static void transport_defaults(weir_tcp_transport_cfg_t *t)
+{
+    t->dial_timeout_ms = TCP_DIAL_TIMEOUT_MS;
+    t->dial_keep_alive_ms = TCP_DIAL_KEEPALIVE_MS;
+    t->termination_delay_ms = TCP_TERMINATION_DELAY_MS;
+}
+
+static void add_transport(weir_config_ctx_t *ctx, const weir_config_node_t *name,
+                          const weir_config_node_t *v, void *arg)
+{
+    if (!name_ok(ctx, name)) return;
+    weir_config_t *cfg = ctx->cfg;
+    cfg->tcp_transports = weir_config_grow(cfg->tcp_transports, cfg->num_tcp_transports,
+                                           sizeof *cfg->tcp_transports);
+    weir_tcp_transport_cfg_t *t = &cfg->tcp_transports[cfg->num_tcp_transports++];
+    memset(t, 0, sizeof *t);
+    transport_defaults(t);
+    t->name = weir_config_xstrdup(name->text);
+    t->pos = weir_config_pos(ctx, name);
+    weir_config_walk_map(ctx, v, transport_keys, t);
+}
+
+void weir_config_tcp_defaults(weir_config_t *cfg)
+{
+    cfg->tcp_transports = weir_config_grow(NULL, 0, sizeof *cfg->tcp_transports);
+    memset(cfg->tcp_transports, 0, sizeof *cfg->tcp_transports);
+    transport_defaults(&cfg->tcp_transports[0]);
+    cfg->tcp_transports[0].name = weir_config_xstrdup("default@internal");
+    cfg->num_tcp_transports = 1;
+}
+
+/* ---- the tcp section ---- */
+
+static void set_routers(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                        const weir_config_node_t *v, void *target)
+{
+    weir_config_walk_names(ctx, v, add_router, NULL);
+}
+
+static void set_services(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                         const weir_config_node_t *v, void *target)
+{
+    weir_config_walk_names(ctx, v, add_service, NULL);
+}
+
+static void set_transports(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                           const weir_config_node_t *v, void *target)
+{
+    weir_config_walk_names(ctx, v, add_transport, NULL);
+}
+
+static void set_middlewares(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                            const weir_config_node_t *v, void *target)
+{
+    weir_config_key_error(ctx, key, "TCP middlewares are not supported yet");
+}
+
+static const weir_config_key_t tcp_keys[] = {
+    {"routers", WEIR_KEY_CUSTOM, 0, NULL, set_routers, 0},
+    {"services", WEIR_KEY_CUSTOM, 0, NULL, set_services, 0},
+    {"serversTransports", WEIR_KEY_CUSTOM, 0, NULL, set_transports, 0},
+    {"middlewares", WEIR_KEY_CUSTOM, 0, NULL, set_middlewares, 0},
+    END,
+};
+
+void weir_config_set_tcp(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                         const weir_config_node_t *v, void *target)
+{
+    weir_config_walk_map(ctx, v, tcp_keys, ctx->cfg);
+}
+
+/* ---- resolution ---- */
+
+static int by_name(const void *a, const void *b, size_t off)
+{
+    return strcmp(*(char *const *)((const char *)a + off), *(char *const *)((const char *)b + off));
+}
+
+static int cmp_router(const void *a, const void *b)
+{
+    return by_name(a, b, offsetof(weir_router_cfg_t, name));
+}
+
+static int cmp_service(const void *a, const void *b)
+{
+    return by_name(a, b, offsetof(weir_tcp_service_cfg_t, name));
+}
+
+/* "name", "name@file" → the index of that TCP service, or -1. */
+int weir_config_find_tcp_service(const weir_config_t *cfg, const char *ref)
+{
+    if (!cfg || !ref) return -1;
+    size_t n = strlen(ref);
+    const char *at = strchr(ref, '@');
+    if (at) {
+        if (strcmp(at, "@file") != 0) return -1;
+        n = (size_t)(at - ref);
+    }
+    for (size_t i = 0; i < cfg->num_tcp_services; i++)
+        if (strlen(cfg->tcp_services[i].name) == n &&
+            strncmp(cfg->tcp_services[i].name, ref, n) == 0)
+            return (int)i;
+    return -1;
+}
+
+static int find_transport(const weir_config_t *cfg, const char *ref)
+{
+    size_t n = strlen(ref);
+    const char *at = strchr(ref, '@');
+    if (at && strcmp(at, "@internal") == 0) return strcmp(ref, "default@internal") == 0 ? 0 : -1;
+    if (at) {
+        if (strcmp(at, "@file") != 0) return -1;
+        n = (size_t)(at - ref);
+    }
+    for (size_t i = 1; i < cfg->num_tcp_transports; i++)
+        if (strlen(cfg->tcp_transports[i].name) == n &&
+            strncmp(cfg->tcp_transports[i].name, ref, n) == 0)
+            return (int)i;
+    return -1;
+}
+
+static const weir_entrypoint_cfg_t *find_entrypoint(const weir_config_t *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->num_entrypoints; i++)
+        if (strcmp(cfg->entrypoints[i].name, name) == 0) return &cfg->entrypoints[i];
+    return NULL;
+}
+
+void weir_config_resolve_tcp(weir_config_ctx_t *ctx)
+{
+    weir_config_t *cfg = ctx->cfg;
+    if (cfg->num_tcp_routers > 1)
+        qsort(cfg->tcp_routers, cfg->num_tcp_routers, sizeof *cfg->tcp_routers, cmp_router);
+    if (cfg->num_tcp_services > 1)
+        qsort(cfg->tcp_services, cfg->num_tcp_services, sizeof *cfg->tcp_services, cmp_service);
+    for (size_t i = 1; i < cfg->num_tcp_routers; i++)
+        if (strcmp(cfg->tcp_routers[i].name, cfg->tcp_routers[i - 1].name) == 0)
+            weir_config_error(ctx, cfg->tcp_routers[i].pos, "tcp.routers.%s: defined twice",
+                              cfg->tcp_routers[i].name);
+    for (size_t i = 1; i < cfg->num_tcp_services; i++)
+        if (strcmp(cfg->tcp_services[i].name, cfg->tcp_services[i - 1].name) == 0)
+            weir_config_error(ctx, cfg->tcp_services[i].pos, "tcp.services.%s: defined twice",
+                              cfg->tcp_services[i].name);
+    for (size_t i = 0; i < cfg->num_tcp_services; i++) {
+        weir_tcp_service_cfg_t *s = &cfg->tcp_services[i];
+        if (s->servers_transport) {
+            int t = find_transport(cfg, s->servers_transport);
+            if (t < 0)
+                weir_config_error(ctx, s->transport_pos,
+                                  "tcp.services.%s.loadBalancer.serversTransport: \"%s\" does "
+                                  "not exist",
+                                  s->name, s->servers_transport);
+            else
+                s->transport_index = t;
+        }
+        for (size_t k = 0; k < s->num_children; k++) {
+            weir_service_ref_t *c = &s->children[k];
+            if (!c->name) continue;
+            c->index = weir_config_find_tcp_service(cfg, c->name);
+            if (c->index < 0)
+                weir_config_error(ctx, c->pos,
+                                  "tcp.services.%s.weighted.services[%zu].name: service \"%s\" "
+                                  "does not exist",
+                                  s->name, k, c->name);
+            else if ((size_t)c->index == i)
+                weir_config_error(ctx, c->pos,
+                                  "tcp.services.%s.weighted.services[%zu].name: a service "
+                                  "cannot contain itself",
+                                  s->name, k);
+        }
+    }
+    for (size_t i = 0; i < cfg->num_tcp_routers; i++) {
+        weir_router_cfg_t *r = &cfg->tcp_routers[i];
+        for (size_t k = 0; k < r->num_entrypoints; k++) {
+            const weir_entrypoint_cfg_t *ep = find_entrypoint(cfg, r->entrypoints[k]);
+            if (!ep || ep->udp)
+                weir_config_error(ctx, r->entrypoints_pos[k],
+                                  "tcp.routers.%s.entryPoints[%zu]: %s \"%s\"", r->name, k,
+                                  ep ? "not a TCP entry point:" : "no such entry point:",
+                                  r->entrypoints[k]);
+        }
+        if (r->priority == 0 && r->rule)
+            r->priority = weir_rule_default_priority(r->rule, WEIR_RULE_TCP);
+        if (!r->service) continue;
+        r->service_index = weir_config_find_tcp_service(cfg, r->service);
+        if (r->service_index < 0)
+            weir_config_error(ctx, r->service_pos,
+                              "tcp.routers.%s.service: TCP service \"%s\" does not exist",
+                              r->name, r->service);
+    }
+}
+
+void weir_config_tcp_free(weir_config_t *cfg)
+{
+    for (size_t i = 0; i < cfg->num_tcp_routers; i++)
+        weir_config_router_clear(&cfg->tcp_routers[i]);
+    free(cfg->tcp_routers);
+    for (size_t i = 0; i < cfg->num_tcp_services; i++) {
+        weir_tcp_service_cfg_t *s = &cfg->tcp_services[i];
+        free(s->name);
+        for (size_t k = 0; k < s->num_servers; k++)
+            free(s->servers[k].address);
+        free(s->servers);
+        free(s->servers_transport);
+        for (size_t k = 0; k < s->num_children; k++)
+            free(s->children[k].name);
+        free(s->children);
+    }
+    free(cfg->tcp_services);
+    for (size_t i = 0; i < cfg->num_tcp_transports; i++)
+        free(cfg->tcp_transports[i].name);
+    free(cfg->tcp_transports);
+}

@@ -1,0 +1,395 @@
+/* TCP routing and the byte relay (see l4.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "l4/l4.h"
+#include "l4/proxy_proto.h"
+#include "rules/rules.h"
+
+#define PIPE_CAP (64 * 1024) /* a pipe's default capacity */
+#define MAX_ALPNS 8
+#define PICK_DEPTH 8         /* weighted services inside weighted services */
+
+struct weir_l4 {
+    weir_conn_t *c;
+    weir_io_t up;
+    weir_timer_t timer; /* dial timeout, then the termination delay */
+    weir_view_t *view;  /* keeps the route and service alive across reloads */
+    const weir_tcp_route_t *route;
+    int64_t termination_delay_ms;
+    weir_buf_t head; /* to the server before anything else: PROXY header, bytes already read */
+    int pipe_cu[2], pipe_uc[2];
+    size_t in_cu, in_uc; /* bytes sitting in each pipe */
+    uint8_t connecting : 1, u_rd : 1, u_wr : 1, c_eof : 1, u_eof : 1, c_shut : 1, u_shut : 1,
+        lingering : 1;
+};
+
+/* ---- routing ---- */
+
+static const weir_tcp_ep_t *tcp_ep(const weir_conn_t *c)
+{
+    return &c->worker->view->snap->tcp_eps[c->ep];
+}
+
+static bool https_claims(const weir_tcp_ep_t *te, weir_slice_t sni)
+{
+    if (te->https_any)
+        return true;
+    char norm[WEIR_HOST_MAX];
+    size_t n = 0;
+    for (; n < sni.len && n < sizeof norm; n++) {
+        char ch = sni.ptr[n];
+        norm[n] = ch >= 'A' && ch <= 'Z' ? (char)(ch + 32) : ch;
+    }
+    if (n && norm[n - 1] == '.')
+        n--;
+    weir_slice_t name = weir_slice(norm, n);
+    for (size_t i = 0; i < te->num_https_hosts; i++)
+        if (weir_host_match(te->https_hosts[i], name))
+            return true;
+    return false;
+}
+
+static void start_relay(weir_conn_t *c, const weir_tcp_route_t *route, weir_slice_t sni,
+                        weir_slice_t alpn);
+
+int weir_l4_route_tls(weir_conn_t *c, const weir_client_hello_t *ch)
+{
+    const weir_tcp_ep_t *te = tcp_ep(c);
+    if (!te->tls)
+        return 0;
+    weir_slice_t alpns[MAX_ALPNS];
+    size_t na = 0;
+    while (na < MAX_ALPNS && weir_client_hello_alpn_at(ch, na, &alpns[na]))
+        na++;
+    weir_rule_req_t req = {.sni = ch->has_sni ? ch->sni : WEIR_SLICE_NULL,
+                           .alpns = alpns,
+                           .num_alpns = na,
+                           .client = &c->peer.sa};
+    const weir_tcp_route_t *r = weir_router_table_match(te->tls, &req);
+    if (r && r->catch_all && te->https && https_claims(te, req.sni))
+        r = NULL; /* the HTTPS routers serve this name */
+    if (!r) {
+        if (te->https)
+            return 0;
+        weir_debug("tcp: no router for SNI \"%.*s\": connection closed", (int)req.sni.len,
+                   req.sni.ptr);
+        return -1;
+    }
+    start_relay(c, r, req.sni, na ? alpns[0] : WEIR_SLICE_NULL);
+    return 1;
+}
+
+int weir_l4_route_plain(weir_conn_t *c)
+{
+    const weir_tcp_ep_t *te = tcp_ep(c);
+    if (!te->plain)
+        return 0;
+    weir_rule_req_t req = {.client = &c->peer.sa};
+    const weir_tcp_route_t *r = weir_router_table_match(te->plain, &req);
+    if (!r)
+        return 0;
+    start_relay(c, r, WEIR_SLICE_NULL, WEIR_SLICE_NULL);
+    return 1;
+}
+
+bool weir_l4_immediate(const weir_conn_t *c)
+{
+    const weir_tcp_ep_t *te = tcp_ep(c);
+    return te->plain && !te->tls && !te->https;
+}
+
+/* Round robin over a load balancer's servers, by weight over a weighted
+ * service's children. */
+static const weir_tcp_server_cfg_t *pick(weir_tcp_service_rt_t *s, int depth, const
+                                         weir_tcp_service_rt_t **owner)
+{
+    if (!s || depth > PICK_DEPTH)
+        return NULL;
+    unsigned at = atomic_fetch_add_explicit(&s->next, 1, memory_order_relaxed);
+    if (s->cfg->kind != WEIR_SERVICE_WEIGHTED) {
+        if (!s->cfg->num_servers)
+            return NULL;
+        *owner = s;
+        return &s->cfg->servers[at % s->cfg->num_servers];
+    }
+    if (s->total_weight <= 0)
+        return NULL;
+    int pos = (int)(at % (unsigned)s->total_weight);
+    for (size_t k = 0; k < s->cfg->num_children; k++) {
+        if (pos < s->child_weights[k])
+            return pick(s->children[k], depth + 1, owner);
+        pos -= s->child_weights[k];
+    }
+    return NULL;
+}
+
+/* ---- the relay ---- */
+
+static void l4_close(weir_l4_t *l)
+{
+    weir_conn_abort(l->c); /* calls weir_l4_close */
+}
+
+static void pump(weir_l4_t *l);
+
+static void on_timer(weir_timer_t *t)
+{
+    weir_l4_t *l = (weir_l4_t *)((char *)t - offsetof(weir_l4_t, timer));
+    if (l->connecting)
+        weir_debug("tcp: %s: dial timeout", l->route->full_name);
+    l4_close(l);
+}
+
+static bool connected(weir_l4_t *l)
+{
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(l->up.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err) {
+        weir_debug("tcp: %s: cannot reach the server: %s", l->route->full_name,
+                   strerror(err ? err : errno));
+        return false;
+    }
+    l->connecting = 0;
+    weir_timer_stop(&l->timer);
+    return true;
+}
+
+static void on_up_io(weir_io_t *io, unsigned events)
+{
+    weir_l4_t *l = (weir_l4_t *)((char *)io - offsetof(weir_l4_t, up));
+    if (l->c->closed)
+        return;
+    if (events & WEIR_EV_READ)
+        l->u_rd = 1;
+    if (events & WEIR_EV_WRITE)
+        l->u_wr = 1;
+    if (events & (WEIR_EV_HUP | WEIR_EV_ERR))
+        l->u_rd = 1; /* read the rest, then the error or EOF */
+    if (l->connecting && (events & (WEIR_EV_WRITE | WEIR_EV_ERR | WEIR_EV_HUP)) && !connected(l)) {
+        l4_close(l);
+        return;
+    }
+    if (!l->connecting)
+        pump(l);
+}
+
+/* Moves bytes from src to dst through a pipe. Returns -1 on an error. */
+static int move(int src, uint8_t *src_rd, uint8_t *src_eof, int pipe[2], size_t *in, int dst,
+                uint8_t *dst_wr)
+{
+    for (int rounds = 0; rounds < 64; rounds++) {
+        bool progress = false;
+        if (*src_rd && !*src_eof && *in < PIPE_CAP) {
+            ssize_t n = splice(src, NULL, pipe[1], NULL, PIPE_CAP - *in,
+                               SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+            if (n > 0) {
+                *in += (size_t)n;
+                progress = true;
+            } else if (n == 0) {
+                *src_eof = 1;
+            } else if (errno == EAGAIN) {
+                *src_rd = 0;
+            } else if (errno != EINTR) {
+                return -1;
+            }
+        }
+        if (*in && *dst_wr) {
+            ssize_t n = splice(pipe[0], NULL, dst, NULL, *in, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+            if (n > 0) {
+                *in -= (size_t)n;
+                progress = true;
+            } else if (n < 0 && errno == EAGAIN) {
+                *dst_wr = 0;
+            } else if (n < 0 && errno != EINTR) {
+                return -1;
+            }
+        }
+        if (!progress)
+            break;
+    }
+    return 0;
+}
+
+static void pump(weir_l4_t *l)
+{
+    weir_conn_t *c = l->c;
+    uint8_t c_rd = c->rd_ready, c_wr = c->wr_ready;
+    while (weir_buf_len(&l->head) && l->u_wr) {
+        ssize_t n = send(l->up.fd, weir_buf_head(&l->head), weir_buf_len(&l->head), MSG_NOSIGNAL);
+        if (n > 0) {
+            weir_buf_consume(&l->head, (size_t)n);
+        } else if (n < 0 && errno == EAGAIN) {
+            l->u_wr = 0;
+        } else if (!(n < 0 && errno == EINTR)) {
+            l4_close(l);
+            return;
+        }
+    }
+    if (weir_buf_len(&l->head))
+        return; /* the server takes the first bytes before anything else */
+    weir_buf_release(&l->head);
+    uint8_t u_rd = l->u_rd, u_wr = l->u_wr, c_eof = l->c_eof, u_eof = l->u_eof;
+    if (move(c->io.fd, &c_rd, &c_eof, l->pipe_cu, &l->in_cu, l->up.fd, &u_wr) < 0 ||
+        move(l->up.fd, &u_rd, &u_eof, l->pipe_uc, &l->in_uc, c->io.fd, &c_wr) < 0) {
+        l4_close(l);
+        return;
+    }
+    c->rd_ready = c_rd;
+    c->wr_ready = c_wr;
+    l->u_rd = u_rd;
+    l->u_wr = u_wr;
+    l->c_eof = c_eof;
+    l->u_eof = u_eof;
+    /* Half-close: a side that finished sending is told on to the other. */
+    if (l->c_eof && !l->in_cu && !l->u_shut) {
+        shutdown(l->up.fd, SHUT_WR);
+        l->u_shut = 1;
+    }
+    if (l->u_eof && !l->in_uc && !l->c_shut) {
+        shutdown(c->io.fd, SHUT_WR);
+        l->c_shut = 1;
+    }
+    if (l->u_shut && l->c_shut) {
+        l4_close(l);
+        return;
+    }
+    if ((l->u_shut || l->c_shut) && !l->lingering) {
+        /* terminationDelay: how long the other direction may still run */
+        l->lingering = 1;
+        if (l->termination_delay_ms >= 0)
+            weir_timer_set(c->worker->loop, &l->timer, l->termination_delay_ms, on_timer);
+    }
+}
+
+void weir_l4_on_io(weir_conn_t *c)
+{
+    weir_l4_t *l = c->l4;
+    if (l && !l->connecting)
+        pump(l);
+}
+
+static int new_pipe(int p[2])
+{
+    if (pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0) {
+        p[0] = p[1] = -1;
+        return -1;
+    }
+    return 0;
+}
+
+static socklen_t sa_len(const struct sockaddr *sa)
+{
+    return sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+}
+
+static void start_relay(weir_conn_t *c, const weir_tcp_route_t *route, weir_slice_t sni,
+                        weir_slice_t alpn)
+{
+    weir_worker_t *w = c->worker;
+    weir_l4_t *l = calloc(1, sizeof *l);
+    if (!l) {
+        weir_conn_abort(c);
+        return;
+    }
+    l->c = c;
+    l->route = route;
+    l->up.fd = l->pipe_cu[0] = l->pipe_cu[1] = l->pipe_uc[0] = l->pipe_uc[1] = -1;
+    l->view = weir_worker_view_acquire(w);
+    c->l4 = l;
+    c->state = CONN_L4;
+    weir_timer_stop(&c->timer);
+    const weir_tcp_service_rt_t *owner = NULL;
+    const weir_tcp_server_cfg_t *srv = pick(route->service, 0, &owner);
+    if (!srv || !srv->addrlen || new_pipe(l->pipe_cu) < 0 || new_pipe(l->pipe_uc) < 0) {
+        weir_debug("tcp: %s: no server to relay to", route->full_name);
+        weir_conn_abort(c);
+        return;
+    }
+    const weir_tcp_transport_cfg_t *tr = owner->transport;
+    l->termination_delay_ms = owner->termination_delay_ms;
+    /* the PROXY header first, then what was read from the client already */
+    if (owner->proxy_protocol) {
+        struct sockaddr_storage local;
+        socklen_t llen = sizeof local;
+        if (getsockname(c->io.fd, (struct sockaddr *)&local, &llen) < 0)
+            memset(&local, 0, sizeof local);
+        uint8_t hdr[WEIR_PP_V2_MAX];
+        ssize_t n = owner->proxy_protocol == 1
+                        ? weir_pp_write_v1((char *)hdr, sizeof hdr, &c->peer.sa,
+                                           (struct sockaddr *)&local)
+                        : weir_pp_write_v2(hdr, sizeof hdr, &c->peer.sa, (struct sockaddr *)&local,
+                                           false, alpn, sni);
+        if (n < 0 || weir_buf_append(&l->head, hdr, (size_t)n) < 0) {
+            weir_conn_abort(c);
+            return;
+        }
+    }
+    if (weir_buf_len(&c->in) &&
+        weir_buf_append(&l->head, weir_buf_head(&c->in), weir_buf_len(&c->in)) < 0) {
+        weir_conn_abort(c);
+        return;
+    }
+    weir_buf_consume(&c->in, weir_buf_len(&c->in));
+    weir_buf_release(&c->in);
+
+    const struct sockaddr *to = (const struct sockaddr *)&srv->addr;
+    int fd = socket(to->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        weir_conn_abort(c);
+        return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (tr->dial_keep_alive_ms > 0) {
+        int idle = (int)(tr->dial_keep_alive_ms / 1000) > 0 ? (int)(tr->dial_keep_alive_ms / 1000) : 1;
+        setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &idle, sizeof idle);
+    }
+    l->up.fd = fd;
+    l->up.cb = on_up_io;
+    l->connecting = 1;
+    weir_debug("tcp: %s: relaying %s to %s", route->full_name, sni.len ? "TLS" : "TCP",
+               srv->address);
+    if (connect(fd, to, sa_len(to)) < 0 && errno != EINPROGRESS) {
+        weir_debug("tcp: %s: connect to %s: %s", route->full_name, srv->address, strerror(errno));
+        weir_conn_abort(c);
+        return;
+    }
+    if (weir_loop_add(w->loop, &l->up) < 0) {
+        weir_conn_abort(c);
+        return;
+    }
+    if (tr->dial_timeout_ms > 0)
+        weir_timer_set(w->loop, &l->timer, tr->dial_timeout_ms, on_timer);
+}
+
+void weir_l4_close(weir_conn_t *c)
+{
+    weir_l4_t *l = c->l4;
+    if (!l)
+        return;
+    c->l4 = NULL;
+    weir_timer_stop(&l->timer);
+    if (l->up.fd >= 0) {
+        weir_loop_del(c->worker->loop, &l->up);
+        close(l->up.fd);
+    }
+    for (int i = 0; i < 2; i++) {
+        if (l->pipe_cu[i] >= 0)
+            close(l->pipe_cu[i]);
+        if (l->pipe_uc[i] >= 0)
+            close(l->pipe_uc[i]);
+    }
+    weir_buf_release(&l->head);
+    weir_worker_view_release(l->view);
+    free(l);
+}

@@ -1,0 +1,425 @@
+"""TCP routers (tcp.routers, tcp.services, tcp.serversTransports): TLS
+passthrough by SNI to origins that keep their own keys, an entry point
+shared with HTTPS routers, catch-alls, plain TCP (server-first protocols
+included), half-close, unreachable servers, and PROXY protocol out to
+nginx (`listen ... proxy_protocol`). Real clients: curl, openssl s_client,
+gnutls-cli."""
+
+import hashlib
+import os
+import re
+import socket
+import ssl
+import subprocess
+import textwrap
+import threading
+import time
+
+import pytest
+
+from conftest import pick_free_port, wait_for_port
+from helpers import SLOW
+from tlsutil import Certs
+
+NAMES = ["a.example.test", "b.example.test", "c.example.test", "other.example.test"]
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory):
+    c = Certs(tmp_path_factory.mktemp("tcpcerts"))
+    c.c = c.server("c", ["c.example.test"])
+    return c
+
+
+class TLSOrigin:
+    """A TLS server with its own certificate (Python's ssl, OpenSSL): answers
+    every HTTP request with its name; /big/N streams N bytes of a pattern;
+    'echo' mode echoes bytes until the client shuts its side."""
+
+    def __init__(self, name, cert, mode="http"):
+        self.name = name
+        self.mode = mode
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(cert[0], cert[1])
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(128)
+        self.port = self.sock.getsockname()[1]
+        self.stopped = False
+        threading.Thread(target=self.loop, daemon=True).start()
+
+    def loop(self):
+        while not self.stopped:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.serve, args=(c,), daemon=True).start()
+
+    def serve(self, raw):
+        try:
+            c = self.ctx.wrap_socket(raw, server_side=True)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = c.recv(4096)
+                if not chunk:
+                    return
+                data += chunk
+            path = data.split(b" ")[1].decode()
+            if path.startswith("/big/"):
+                n = int(path[5:])
+                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % n)
+                block = hashlib.sha256(b"weir").digest() * 2048  # 64 KiB
+                sent = 0
+                while sent < n:
+                    k = min(len(block), n - sent)
+                    c.sendall(block[:k])
+                    sent += k
+            else:
+                body = f"origin {self.name}\n".encode()
+                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
+                          % len(body) + body)
+            c.close()
+        except (OSError, ssl.SSLError):
+            pass
+
+    def stop(self):
+        self.stopped = True
+        self.sock.close()
+
+
+@pytest.fixture
+def tls_origin():
+    started = []
+
+    def start(name, cert, mode="http"):
+        o = TLSOrigin(name, cert, mode)
+        started.append(o)
+        return o
+    yield start
+    for o in started:
+        o.stop()
+
+
+def config(port, certs, tcp="", http="", extra_eps=""):
+    a, b = certs.a, certs.b
+    return textwrap.dedent(f"""\
+        entryPoints:
+          websecure:
+            address: "127.0.0.1:{port}"
+        """) + extra_eps + textwrap.dedent(f"""\
+        tls:
+          certificates:
+            - {{certFile: {b[0]}, keyFile: {b[1]}}}
+        """) + ("tcp:\n" + textwrap.indent(textwrap.dedent(tcp), "  ") if tcp else "") + \
+        ("http:\n" + textwrap.indent(textwrap.dedent(http), "  ") if http else "")
+
+
+def curl_tls(port, name, path="/", *args, timeout=20):
+    cmd = ["curl", "-sk", "-v", "--max-time", str(timeout)]
+    for n in NAMES:
+        cmd += ["--resolve", f"{n}:{port}:127.0.0.1"]
+    p = subprocess.run(cmd + [*args, f"https://{name}:{port}{path}"], capture_output=True,
+                       timeout=timeout + 10)
+    return p
+
+
+def subject(p):
+    m = re.search(r"subject: (.*)", p.stderr.decode(errors="replace"))
+    return m.group(1) if m else None
+
+
+def test_passthrough_by_sni_to_two_origins(weir, certs, tls_origin):
+    oa = tls_origin("a", certs.a)
+    oc = tls_origin("c", certs.c)
+    port = pick_free_port()
+    weir(config(port, certs, tcp=f"""\
+        routers:
+          ra: {{rule: "HostSNI(`a.example.test`)", service: sa, tls: {{passthrough: true}}}}
+          rc: {{rule: "HostSNI(`c.example.test`)", service: sc, tls: {{passthrough: true}}}}
+        services:
+          sa: {{loadBalancer: {{servers: [{{address: "127.0.0.1:{oa.port}"}}]}}}}
+          sc: {{loadBalancer: {{servers: [{{address: "127.0.0.1:{oc.port}"}}]}}}}
+        """))
+    for name, origin_name in (("a.example.test", "a"), ("c.example.test", "c")):
+        p = curl_tls(port, name)
+        assert p.returncode == 0, p.stderr
+        assert p.stdout == f"origin {origin_name}\n".encode()
+        assert f"CN={name}" in (subject(p) or ""), p.stderr  # the origin's own certificate
+    # openssl s_client and gnutls-cli see the same certificates
+    out = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-servername",
+                          "c.example.test", "-brief"], input=b"", capture_output=True, timeout=20)
+    assert b"CN = c.example.test" in out.stdout + out.stderr or \
+        b"CN=c.example.test" in out.stdout + out.stderr, out.stderr
+    out = subprocess.run(["gnutls-cli", "--insecure", "--sni-hostname", "a.example.test",
+                          "-p", str(port), "127.0.0.1"], input=b"", capture_output=True, timeout=20)
+    assert b"CN=a.example.test" in out.stdout, out.stdout[-2000:]
+
+
+def test_shared_entry_point_with_https_routers(weir, certs, tls_origin):
+    oa = tls_origin("a", certs.a)
+    port = pick_free_port()
+    weir(config(port, certs, tcp=f"""\
+        routers:
+          ra: {{rule: "HostSNI(`a.example.test`)", service: sa, tls: {{passthrough: true}}}}
+        services:
+          sa: {{loadBalancer: {{servers: [{{address: "127.0.0.1:{oa.port}"}}]}}}}
+        """, http="""\
+        routers:
+          b: {rule: "Host(`b.example.test`)", service: whoami@internal, tls: {}}
+        """))
+    p = curl_tls(port, "a.example.test")
+    assert p.stdout == b"origin a\n", p.stderr
+    p = curl_tls(port, "b.example.test", "/who")
+    assert p.returncode == 0, p.stderr
+    assert b"GET /who" in p.stdout  # weir's whoami: terminated by weir
+    assert "CN=b.example.test" in (subject(p) or "")
+    # a name nobody claims: HTTPS answers (404), with weir's certificate
+    p = curl_tls(port, "other.example.test")
+    assert b"404" in p.stdout or p.returncode == 0, p.stderr
+
+
+def test_catch_all_after_https_routers(weir, certs, tls_origin):
+    oa = tls_origin("a", certs.a)
+    port = pick_free_port()
+    weir(config(port, certs, tcp=f"""\
+        routers:
+          all: {{rule: "HostSNI(`*`)", service: sa, tls: {{passthrough: true}}}}
+        services:
+          sa: {{loadBalancer: {{servers: [{{address: "127.0.0.1:{oa.port}"}}]}}}}
+        """, http="""\
+        routers:
+          b: {rule: "Host(`b.example.test`)", service: whoami@internal, tls: {}}
+        """))
+    # b is served by weir's HTTPS router, everything else passes through
+    assert b"GET /x" in curl_tls(port, "b.example.test", "/x").stdout
+    assert curl_tls(port, "other.example.test").stdout == b"origin a\n"
+    assert curl_tls(port, "c.example.test").stdout == b"origin a\n"
+
+
+def test_no_router_closes_the_connection(weir, certs, tls_origin):
+    oa = tls_origin("a", certs.a)
+    port = pick_free_port()
+    w = weir(config(port, certs, tcp=f"""\
+        routers:
+          ra: {{rule: "HostSNI(`a.example.test`)", service: sa, tls: {{passthrough: true}}}}
+        services:
+          sa: {{loadBalancer: {{servers: [{{address: "127.0.0.1:{oa.port}"}}]}}}}
+        """))
+    p = curl_tls(port, "c.example.test")
+    assert p.returncode != 0 and p.stdout == b""
+    assert curl_tls(port, "a.example.test").stdout == b"origin a\n"
+    assert w.running()
+
+
+def test_one_gib_byte_exact_through_passthrough(weir, certs, tls_origin, tmp_path):
+    oa = tls_origin("a", certs.a)
+    port = pick_free_port()
+    weir(config(port, certs, tcp=f"""\
+        routers:
+          ra: {{rule: "HostSNI(`a.example.test`)", service: sa, tls: {{passthrough: true}}}}
+        services:
+          sa: {{loadBalancer: {{servers: [{{address: "127.0.0.1:{oa.port}"}}]}}}}
+        """))
+    size = 1 << 30
+    out = tmp_path / "big"
+    p = curl_tls(port, "a.example.test", f"/big/{size}", "-o", str(out), timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    block = hashlib.sha256(b"weir").digest() * 2048
+    want = hashlib.sha256()
+    left = size
+    while left:
+        k = min(len(block), left)
+        want.update(block[:k])
+        left -= k
+    got = hashlib.sha256()
+    with open(out, "rb") as f:
+        while True:
+            chunk = f.read(1 << 20)
+            if not chunk:
+                break
+            got.update(chunk)
+    assert os.path.getsize(out) == size
+    assert got.hexdigest() == want.hexdigest()
+    out.unlink()
+
+
+class PlainServer:
+    """A plain TCP server: 'banner' speaks first then echoes; 'echo' echoes
+    until the client shuts its side, then closes."""
+
+    def __init__(self, mode):
+        self.mode = mode
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.peers = []
+        threading.Thread(target=self.loop, daemon=True).start()
+
+    def loop(self):
+        while True:
+            try:
+                c, peer = self.sock.accept()
+            except OSError:
+                return
+            self.peers.append(peer)
+            threading.Thread(target=self.serve, args=(c,), daemon=True).start()
+
+    def serve(self, c):
+        try:
+            if self.mode == "banner":
+                c.sendall(b"220 weir test banner\r\n")
+            while True:
+                d = c.recv(65536)
+                if not d:
+                    break
+                c.sendall(d)
+            c.sendall(b"BYE\n")
+            c.close()
+        except OSError:
+            pass
+
+    def stop(self):
+        self.sock.close()
+
+
+def test_plain_tcp_server_first_and_half_close(weir, certs):
+    srv = PlainServer("banner")
+    try:
+        port = pick_free_port()
+        weir(textwrap.dedent(f"""\
+            entryPoints:
+              smtp:
+                address: "127.0.0.1:{port}"
+            tcp:
+              routers:
+                all: {{rule: "HostSNI(`*`)", service: s}}
+              services:
+                s: {{loadBalancer: {{servers: [{{address: "127.0.0.1:{srv.port}"}}]}}}}
+            """))
+        c = socket.create_connection(("127.0.0.1", port), timeout=10 * SLOW)
+        # the server speaks first: the banner arrives before the client sends anything
+        assert c.recv(100) == b"220 weir test banner\r\n"
+        c.sendall(b"hello\n")
+        c.shutdown(socket.SHUT_WR)  # half-close reaches the server, which answers and closes
+        got = b""
+        while True:
+            d = c.recv(4096)
+            if not d:
+                break
+            got += d
+        assert got == b"hello\nBYE\n"
+        c.close()
+    finally:
+        srv.stop()
+
+
+def test_unreachable_server_closes_the_client(weir, certs):
+    port, dead = pick_free_port(), pick_free_port()
+    weir(textwrap.dedent(f"""\
+        entryPoints:
+          t:
+            address: "127.0.0.1:{port}"
+        tcp:
+          routers:
+            all: {{rule: "HostSNI(`*`)", service: s}}
+          services:
+            s: {{loadBalancer: {{servers: [{{address: "127.0.0.1:{dead}"}}]}}}}
+        """), wait=False)
+    assert wait_for_port(port, 10 * SLOW) is None
+    c = socket.create_connection(("127.0.0.1", port), timeout=10 * SLOW)
+    t0 = time.monotonic()
+    assert c.recv(10) == b""
+    assert time.monotonic() - t0 < 5 * SLOW
+    c.close()
+
+
+NGINX_PP = """\
+daemon off;
+master_process off;
+worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/b; proxy_temp_path {dir}/p; fastcgi_temp_path {dir}/f;
+    uwsgi_temp_path {dir}/u; scgi_temp_path {dir}/s;
+    server {{
+        listen 127.0.0.1:{port} proxy_protocol;
+        location / {{ return 200 "client=$proxy_protocol_addr:$proxy_protocol_port\\n"; }}
+    }}
+}}
+"""
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_proxy_protocol_out_to_nginx(weir, tmp_path, version):
+    nport = pick_free_port()
+    d = tmp_path / f"nginx{version}"
+    d.mkdir()
+    (d / "nginx.conf").write_text(NGINX_PP.format(dir=d, port=nport))
+    ng = subprocess.Popen(["nginx", "-p", str(d), "-e", str(d / "error.log"), "-c",
+                           str(d / "nginx.conf")], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL)
+    try:
+        assert wait_for_port(nport, 10, ng, "nginx") is None
+        port = pick_free_port()
+        weir(textwrap.dedent(f"""\
+            entryPoints:
+              t:
+                address: "127.0.0.1:{port}"
+            tcp:
+              routers:
+                all: {{rule: "HostSNI(`*`)", service: s}}
+              services:
+                s:
+                  loadBalancer:
+                    servers: [{{address: "127.0.0.1:{nport}"}}]
+                    serversTransport: pp
+              serversTransports:
+                pp: {{proxyProtocol: {{version: {version}}}}}
+            """))
+        s = socket.socket()
+        s.bind(("127.0.0.2", 0))
+        s.settimeout(10 * SLOW)
+        s.connect(("127.0.0.1", port))
+        sport = s.getsockname()[1]
+        s.sendall(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+        got = b""
+        while True:
+            d2 = s.recv(4096)
+            if not d2:
+                break
+            got += d2
+        s.close()
+        assert got.endswith(f"client=127.0.0.2:{sport}\n".encode()), got
+    finally:
+        ng.terminate()
+        ng.wait(10)
+
+
+def test_tcp_configuration_errors(tmp_path):
+    from conftest import WEIR_BIN
+    path = tmp_path / "bad.yml"
+    path.write_text(textwrap.dedent("""\
+        entryPoints:
+          t:
+            address: ":9000"
+        tcp:
+          routers:
+            r: {rule: "Host(`a`)", service: s}
+            q: {rule: "HostSNI(`a`)", service: nope, tls: {passthrough: true}}
+          services:
+            s: {loadBalancer: {servers: [{address: "127.0.0.1"}]}}
+        """))
+    p = subprocess.run([WEIR_BIN, "--check", "--configFile", str(path)], capture_output=True,
+                       timeout=30)
+    out = (p.stdout + p.stderr).decode()
+    assert p.returncode != 0
+    assert re.search(r"bad\.yml:6:\d+: .*Host", out), out
+    assert re.search(r"bad\.yml:7:\d+: .*TCP service \"nope\" does not exist", out), out
+    assert re.search(r"bad\.yml:9:\d+: .*a port is needed", out), out
