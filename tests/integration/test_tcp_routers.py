@@ -423,3 +423,122 @@ def test_tcp_configuration_errors(tmp_path):
     assert re.search(r"bad\.yml:6:\d+: .*Host", out), out
     assert re.search(r"bad\.yml:7:\d+: .*TCP service \"nope\" does not exist", out), out
     assert re.search(r"bad\.yml:9:\d+: .*a port is needed", out), out
+
+
+def test_host_and_vm_topology_end_to_end(weir, certs, origin, tmp_path):
+    """The issue's set-up: a host weir passes TLS through by SNI with PROXY
+    v2 to two VM weirs; each VM weir accepts PROXY from the host only,
+    terminates TLS with its own certificate and routes HTTP to its origin,
+    which sees the real client address in X-Forwarded-For."""
+    oa, ob = origin("a"), origin("b")
+    pa, pb, host = pick_free_port(), pick_free_port(), pick_free_port()
+    vm = """\
+        entryPoints:
+          websecure:
+            address: "127.0.0.1:{port}"
+            proxyProtocol: {{trustedIPs: ["127.0.0.1/32"]}}
+        tls:
+          certificates: [{{certFile: {crt}, keyFile: {key}}}]
+        http:
+          routers:
+            r: {{rule: "Host(`{name}`)", service: o, tls: {{}}}}
+          services:
+            o: {{loadBalancer: {{servers: [{{url: "{url}"}}]}}}}
+        """
+    weir(textwrap.dedent(vm.format(port=pa, crt=certs.a[0], key=certs.a[1],
+                                   name="a.example.test", url=oa.url)))
+    weir(textwrap.dedent(vm.format(port=pb, crt=certs.b[0], key=certs.b[1],
+                                   name="b.example.test", url=ob.url)))
+    weir(textwrap.dedent(f"""\
+        entryPoints:
+          websecure:
+            address: "127.0.0.1:{host}"
+        tcp:
+          routers:
+            a: {{rule: "HostSNI(`a.example.test`)", service: a, tls: {{passthrough: true}}}}
+            b: {{rule: "HostSNI(`b.example.test`)", service: b, tls: {{passthrough: true}}}}
+          services:
+            a: {{loadBalancer: {{servers: [{{address: "127.0.0.1:{pa}"}}], serversTransport: pp}}}}
+            b: {{loadBalancer: {{servers: [{{address: "127.0.0.1:{pb}"}}], serversTransport: pp}}}}
+          serversTransports:
+            pp: {{proxyProtocol: {{version: 2}}}}
+        """))
+    for name, o in (("a.example.test", oa), ("b.example.test", ob)):
+        p = curl_tls(host, name, "/hello", "--interface", "127.0.0.5")
+        assert p.returncode == 0, p.stderr[-2000:]
+        assert f"CN={name}" in (subject(p) or ""), p.stderr  # the VM's own certificate
+        req = o.last_request()
+        assert req.path == "/hello"
+        assert req.header("X-Forwarded-For") == "127.0.0.5", req.headers
+        assert req.header("X-Forwarded-Proto") == "https"
+    # the VM refuses a PROXY header from anyone but the host
+    s = socket.socket()
+    s.bind(("127.0.0.5", 0))
+    s.settimeout(5 * SLOW)
+    s.connect(("127.0.0.1", pa))
+    s.sendall(b"PROXY TCP4 1.2.3.4 127.0.0.1 1 443\r\n")
+    assert s.recv(10) == b""
+    s.close()
+
+
+def test_sni_read_from_a_hello_split_over_records_and_segments(weir, certs, tls_origin):
+    """A 2 KB ClientHello (long ALPN list, as post-quantum key shares make
+    hellos over 1,500 bytes) re-framed into several TLS records and sent in
+    100-byte TCP segments: weir reads its SNI from all of them and passes
+    every byte on, so the origin completes the handshake."""
+    import struct
+    oa = tls_origin("a", certs.a)
+    port = pick_free_port()
+    weir(config(port, certs, tcp=f"""\
+        routers:
+          ra: {{rule: "HostSNI(`a.example.test`)", service: sa, tls: {{passthrough: true}}}}
+        services:
+          sa: {{loadBalancer: {{servers: [{{address: "127.0.0.1:{oa.port}"}}]}}}}
+        """))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.set_alpn_protocols([("p%d" % i) * 80 for i in range(8)] + ["http/1.1"])
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ctx.wrap_bio(inc, out, server_hostname="a.example.test")
+    try:
+        tls.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    first = out.read()
+    assert first[0] == 0x16 and len(first) > 1500
+    msg = first[5:]
+    records = b"".join(b"\x16\x03\x01" + struct.pack(">H", len(msg[i:i + 300])) + msg[i:i + 300]
+                       for i in range(0, len(msg), 300))
+    s = socket.create_connection(("127.0.0.1", port), timeout=10 * SLOW)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    for i in range(0, len(records), 100):
+        s.sendall(records[i:i + 100])
+        time.sleep(0.005)
+    done = False
+    while not done:
+        data = s.recv(65536)
+        assert data, "the connection closed during the handshake"
+        inc.write(data)
+        try:
+            tls.do_handshake()
+            done = True
+        except ssl.SSLWantReadError:
+            pass
+        pending = out.read()
+        if pending:
+            s.sendall(pending)
+    tls.write(b"GET / HTTP/1.1\r\nHost: a.example.test\r\n\r\n")
+    s.sendall(out.read())
+    body = b""
+    while b"origin a" not in body:
+        data = s.recv(65536)
+        if not data:
+            break
+        inc.write(data)
+        try:
+            body += tls.read(65536)
+        except ssl.SSLWantReadError:
+            pass
+    s.close()
+    assert b"origin a" in body
