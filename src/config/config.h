@@ -220,6 +220,7 @@ typedef struct {
     weir_pos_t service_pos;     /* added: position of the service value */
     weir_pos_t *entrypoints_pos; /* added: position of each entrypoints[i] */
     int passthrough;       /* TCP routers: tls.passthrough */
+    int *middleware_index; /* TCP routers: resolved index of each middlewares[i] */
 } weir_router_cfg_t;
 
 /* ---- dynamic configuration (tcp) ---- */
@@ -245,6 +246,17 @@ typedef struct {
     weir_service_ref_t *children; /* weighted */
     size_t num_children;
 } weir_tcp_service_cfg_t;
+
+typedef enum { WEIR_TCP_MW_NONE, WEIR_TCP_MW_ALLOWLIST, WEIR_TCP_MW_INFLIGHT } weir_tcp_mw_kind_t;
+
+typedef struct {
+    char *name;
+    weir_pos_t pos;
+    weir_tcp_mw_kind_t kind;
+    weir_cidr_t *ranges; /* ipAllowList.sourceRange */
+    size_t num_ranges;
+    int amount;          /* inFlightConn.amount: connections per client address */
+} weir_tcp_middleware_cfg_t;
 
 typedef struct {
     char *name;
@@ -341,6 +353,8 @@ typedef struct {
     size_t num_tcp_services;
     weir_tcp_transport_cfg_t *tcp_transports;
     size_t num_tcp_transports;
+    weir_tcp_middleware_cfg_t *tcp_middlewares;
+    size_t num_tcp_middlewares;
 
     weir_pos_t provider_pos; /* added: position of providers.file.filename / directory */
 

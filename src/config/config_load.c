@@ -39,6 +39,7 @@ void weir_config_router_clear(weir_router_cfg_t *r)
     free_strings(r->middlewares, r->num_middlewares);
     free(r->tls_options);
     free_strings(r->tls_domains, r->num_tls_domains);
+    free(r->middleware_index);
     memset(r, 0, sizeof *r);
 }
 

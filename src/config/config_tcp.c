@@ -93,11 +93,24 @@ static void set_entrypoints(weir_config_ctx_t *ctx, const weir_config_node_t *ke
     weir_config_walk_list(ctx, v, add_entrypoint, target);
 }
 
+static void add_router_middleware(weir_config_ctx_t *ctx, const weir_config_node_t *item,
+                                  size_t i, void *arg)
+{
+    weir_router_cfg_t *r = arg;
+    char *name = NULL;
+    if (!weir_config_get_string(ctx, item, &name)) return;
+    r->middlewares = weir_config_grow(r->middlewares, r->num_middlewares, sizeof(char *));
+    r->middleware_index =
+        weir_config_grow(r->middleware_index, r->num_middlewares, sizeof *r->middleware_index);
+    r->middlewares[r->num_middlewares] = name;
+    r->middleware_index[r->num_middlewares] = -1;
+    r->num_middlewares++;
+}
+
 static void set_router_middlewares(weir_config_ctx_t *ctx, const weir_config_node_t *key,
                                    const weir_config_node_t *v, void *target)
 {
-    if (!weir_config_is_empty(v) && !(v->kind == WEIR_CONFIG_SEQ && v->count == 0))
-        weir_config_key_error(ctx, key, "TCP middlewares are not supported yet");
+    weir_config_walk_list(ctx, v, add_router_middleware, target);
 }
 
 static const weir_config_key_t router_tls_keys[] = {
@@ -392,10 +405,105 @@ static void set_transports(weir_config_ctx_t *ctx, const weir_config_node_t *key
     weir_config_walk_names(ctx, v, add_transport, NULL);
 }
 
+/* ---- middlewares ---- */
+
+static void add_range(weir_config_ctx_t *ctx, const weir_config_node_t *item, size_t i, void *arg)
+{
+    weir_tcp_middleware_cfg_t *m = arg;
+    char *text = NULL;
+    if (!weir_config_get_string(ctx, item, &text)) return;
+    weir_cidr_t c;
+    if (weir_cidr_parse(text, &c) < 0) {
+        weir_config_key_error(ctx, item, "invalid IP address or CIDR \"%s\"", text);
+    } else {
+        m->ranges = weir_config_grow(m->ranges, m->num_ranges, sizeof *m->ranges);
+        m->ranges[m->num_ranges++] = c;
+    }
+    free(text);
+}
+
+static void set_source_range(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                             const weir_config_node_t *v, void *target)
+{
+    weir_config_walk_list(ctx, v, add_range, target);
+}
+
+static const weir_config_key_t allowlist_keys[] = {
+    {"sourceRange", WEIR_KEY_CUSTOM, 0, NULL, set_source_range, 0},
+    END,
+};
+
+static void set_amount(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                       const weir_config_node_t *v, void *target)
+{
+    int64_t n;
+    if (!weir_config_get_int(ctx, v, 0, INT_MAX, &n)) return;
+    if (n == 0) {
+        weir_config_key_error(ctx, v, "must be greater than 0");
+        return;
+    }
+    ((weir_tcp_middleware_cfg_t *)target)->amount = (int)n;
+}
+
+static const weir_config_key_t inflight_keys[] = {
+    {"amount", WEIR_KEY_CUSTOM, 0, NULL, set_amount, 0},
+    END,
+};
+
+static bool one_kind(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                     weir_tcp_middleware_cfg_t *m, weir_tcp_mw_kind_t kind)
+{
+    if (m->kind == WEIR_TCP_MW_NONE) {
+        m->kind = kind;
+        return true;
+    }
+    weir_config_key_error(ctx, key, "a middleware has one type");
+    return false;
+}
+
+static void set_allowlist(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                          const weir_config_node_t *v, void *target)
+{
+    if (one_kind(ctx, key, target, WEIR_TCP_MW_ALLOWLIST))
+        weir_config_walk_map(ctx, v, allowlist_keys, target);
+}
+
+static void set_inflight(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                         const weir_config_node_t *v, void *target)
+{
+    if (!one_kind(ctx, key, target, WEIR_TCP_MW_INFLIGHT)) return;
+    weir_config_walk_map(ctx, v, inflight_keys, target);
+    if (!weir_config_map_get(v, "amount"))
+        weir_config_key_error(ctx, key, "missing amount");
+}
+
+static const weir_config_key_t middleware_keys[] = {
+    {"ipAllowList", WEIR_KEY_CUSTOM, 0, NULL, set_allowlist, 0},
+    {"inFlightConn", WEIR_KEY_CUSTOM, 0, NULL, set_inflight, 0},
+    UNSUPPORTED("ipWhiteList"),
+    END,
+};
+
+static void add_middleware(weir_config_ctx_t *ctx, const weir_config_node_t *name,
+                           const weir_config_node_t *v, void *arg)
+{
+    if (!name_ok(ctx, name)) return;
+    weir_config_t *cfg = ctx->cfg;
+    cfg->tcp_middlewares = weir_config_grow(cfg->tcp_middlewares, cfg->num_tcp_middlewares,
+                                            sizeof *cfg->tcp_middlewares);
+    weir_tcp_middleware_cfg_t *m = &cfg->tcp_middlewares[cfg->num_tcp_middlewares++];
+    memset(m, 0, sizeof *m);
+    m->name = weir_config_xstrdup(name->text);
+    m->pos = weir_config_pos(ctx, name);
+    weir_config_walk_map(ctx, v, middleware_keys, m);
+    if (m->kind == WEIR_TCP_MW_NONE && (weir_config_is_empty(v) || v->kind == WEIR_CONFIG_MAP))
+        weir_config_key_error(ctx, name, "needs ipAllowList or inFlightConn");
+}
+
 static void set_middlewares(weir_config_ctx_t *ctx, const weir_config_node_t *key,
                             const weir_config_node_t *v, void *target)
 {
-    weir_config_key_error(ctx, key, "TCP middlewares are not supported yet");
+    weir_config_walk_names(ctx, v, add_middleware, NULL);
 }
 
 static const weir_config_key_t tcp_keys[] = {
@@ -524,6 +632,21 @@ void weir_config_resolve_tcp(weir_config_ctx_t *ctx)
         }
         if (r->priority == 0 && r->rule)
             r->priority = weir_rule_default_priority(r->rule, WEIR_RULE_TCP);
+        for (size_t k = 0; k < r->num_middlewares; k++) {
+            const char *ref = r->middlewares[k];
+            size_t n = strlen(ref);
+            const char *at = strchr(ref, '@');
+            if (at && strcmp(at, "@file") == 0)
+                n = (size_t)(at - ref);
+            for (size_t m = 0; m < cfg->num_tcp_middlewares && (!at || at == ref + n); m++)
+                if (strlen(cfg->tcp_middlewares[m].name) == n &&
+                    strncmp(cfg->tcp_middlewares[m].name, ref, n) == 0)
+                    r->middleware_index[k] = (int)m;
+            if (r->middleware_index[k] < 0)
+                weir_config_error(ctx, r->pos, "tcp.routers.%s.middlewares[%zu]: TCP middleware "
+                                               "\"%s\" does not exist",
+                                  r->name, k, ref);
+        }
         if (!r->service) continue;
         r->service_index = weir_config_find_tcp_service(cfg, r->service);
         if (r->service_index < 0)
@@ -553,4 +676,9 @@ void weir_config_tcp_free(weir_config_t *cfg)
     for (size_t i = 0; i < cfg->num_tcp_transports; i++)
         free(cfg->tcp_transports[i].name);
     free(cfg->tcp_transports);
+    for (size_t i = 0; i < cfg->num_tcp_middlewares; i++) {
+        free(cfg->tcp_middlewares[i].name);
+        free(cfg->tcp_middlewares[i].ranges);
+    }
+    free(cfg->tcp_middlewares);
 }

@@ -142,13 +142,27 @@ static int build_tcp(weir_snapshot_t *s)
             rt->total_weight += rt->child_weights[k];
         }
     }
+    size_t nm = cfg->num_tcp_middlewares;
+    s->tcp_mws = calloc(nm ? nm : 1, sizeof *s->tcp_mws);
+    if (!s->tcp_mws)
+        return -1;
+    for (size_t i = 0; i < nm; i++) {
+        s->tcp_mws[i].cfg = &cfg->tcp_middlewares[i];
+        pthread_mutex_init(&s->tcp_mws[i].mu, NULL);
+    }
     for (size_t i = 0; i < cfg->num_tcp_routers; i++) {
         weir_tcp_route_t *r = &s->tcp_routes[i];
         const weir_router_cfg_t *rc = &cfg->tcp_routers[i];
         r->cfg = rc;
         r->full_name = full_name(rc->name, "file");
-        if (!r->full_name)
+        r->mws = calloc(rc->num_middlewares + 1, sizeof *r->mws);
+        if (!r->full_name || !r->mws)
             return -1;
+        for (size_t k = 0; k < rc->num_middlewares; k++) {
+            int mi = rc->middleware_index ? rc->middleware_index[k] : -1;
+            if (mi >= 0 && (size_t)mi < nm)
+                r->mws[r->num_mws++] = &s->tcp_mws[mi];
+        }
         int si = rc->service_index;
         r->service = si >= 0 && (size_t)si < ns ? &s->tcp_services[si] : NULL;
     }
@@ -265,9 +279,18 @@ static void snapshot_free(weir_snapshot_t *s)
         free(s->tcp_services);
     }
     if (s->tcp_routes) {
-        for (size_t i = 0; i < s->cfg->num_tcp_routers; i++)
+        for (size_t i = 0; i < s->cfg->num_tcp_routers; i++) {
             free(s->tcp_routes[i].full_name);
+            free(s->tcp_routes[i].mws);
+        }
         free(s->tcp_routes);
+    }
+    if (s->tcp_mws) {
+        for (size_t i = 0; i < s->cfg->num_tcp_middlewares; i++) {
+            pthread_mutex_destroy(&s->tcp_mws[i].mu);
+            free(s->tcp_mws[i].slots);
+        }
+        free(s->tcp_mws);
     }
     if (s->tls_tables) {
         for (size_t e = 0; e < s->cfg->num_entrypoints; e++)

@@ -7,6 +7,7 @@
 #ifndef WEIR_HTTP_SNAPSHOT_H
 #define WEIR_HTTP_SNAPSHOT_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -56,10 +57,21 @@ struct weir_tcp_service_rt {
     atomic_uint next; /* round robin position, shared by the workers */
 };
 
+/* A TCP middleware; inFlightConn counts open connections per client
+ * address for the whole process (a mutex-protected table). */
+typedef struct {
+    const weir_tcp_middleware_cfg_t *cfg;
+    pthread_mutex_t mu;
+    struct weir_inflight_slot *slots; /* open addressing; count 0 = free */
+    size_t mask, used;
+} weir_tcp_mw_rt_t;
+
 typedef struct {
     const weir_router_cfg_t *cfg;
     char *full_name;
     weir_tcp_service_rt_t *service;
+    weir_tcp_mw_rt_t **mws; /* in the router's order */
+    size_t num_mws;
     bool catch_all; /* no HostSNI other than `*`: tried after the HTTPS routers */
 } weir_tcp_route_t;
 
@@ -92,6 +104,7 @@ struct weir_snapshot {
     weir_tcp_service_rt_t *tcp_services;
     weir_tcp_route_t *tcp_routes;
     weir_tcp_ep_t *tcp_eps; /* one per entry point */
+    weir_tcp_mw_rt_t *tcp_mws;
 };
 
 /* Builds a snapshot that takes ownership of cfg and of the reference tls.

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -17,8 +18,18 @@
 #define MAX_ALPNS 8
 #define PICK_DEPTH 8         /* weighted services inside weighted services */
 
+#define MAX_HELD 8 /* inFlightConn middlewares one connection counts in */
+
+struct weir_inflight_slot {
+    uint8_t ip[16];
+    uint32_t count;
+};
+
 struct weir_l4 {
     weir_conn_t *c;
+    weir_tcp_mw_rt_t *held[MAX_HELD]; /* inFlightConn counters to give back */
+    size_t num_held;
+    uint8_t ip[16];
     weir_io_t up;
     weir_timer_t timer; /* dial timeout, then the termination delay */
     weir_view_t *view;  /* keeps the route and service alive across reloads */
@@ -129,6 +140,107 @@ static const weir_tcp_server_cfg_t *pick(weir_tcp_service_rt_t *s, int depth, co
         pos -= s->child_weights[k];
     }
     return NULL;
+}
+
+/* ---- middlewares ---- */
+
+/* The client address as 16 bytes (IPv4 mapped into IPv6). */
+static void ip_key(const weir_addr_t *a, uint8_t out[16])
+{
+    memset(out, 0, 16);
+    if (a->sa.sa_family == AF_INET6) {
+        memcpy(out, &a->in6.sin6_addr, 16);
+    } else {
+        out[10] = out[11] = 0xff;
+        memcpy(out + 12, &a->in.sin_addr, 4);
+    }
+}
+
+static uint64_t ip_hash(const uint8_t ip[16])
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (int i = 0; i < 16; i++)
+        h = (h ^ ip[i]) * 0x100000001b3ull;
+    return h;
+}
+
+/* Adds d (+1 or -1) to ip's count in m; returns the new count, or -1 when
+ * the table cannot grow. Linear probing; a slot whose count fell to 0 keeps
+ * its address until the next growth drops it, so a probe stops only at a
+ * never-used slot (all-zero address: no client has it, IPv4 ones are
+ * mapped). */
+static long inflight_add(weir_tcp_mw_rt_t *m, const uint8_t ip[16], int d)
+{
+    static const uint8_t zero[16];
+    pthread_mutex_lock(&m->mu);
+    if (!m->slots || (m->used + 1) * 2 > m->mask + 1) {
+        size_t cap = m->slots ? (m->mask + 1) * 2 : 64;
+        struct weir_inflight_slot *t = calloc(cap, sizeof *t);
+        if (!t) {
+            pthread_mutex_unlock(&m->mu);
+            return -1;
+        }
+        size_t used = 0;
+        for (size_t i = 0; m->slots && i <= m->mask; i++) {
+            if (!m->slots[i].count)
+                continue; /* drop entries at zero while rehashing */
+            size_t j = ip_hash(m->slots[i].ip) & (cap - 1);
+            while (t[j].count)
+                j = (j + 1) & (cap - 1);
+            t[j] = m->slots[i];
+            used++;
+        }
+        free(m->slots);
+        m->slots = t;
+        m->mask = cap - 1;
+        m->used = used;
+    }
+    size_t j = ip_hash(ip) & m->mask;
+    for (;; j = (j + 1) & m->mask) {
+        struct weir_inflight_slot *sl = &m->slots[j];
+        if (memcmp(sl->ip, ip, 16) == 0)
+            break;
+        if (!sl->count && memcmp(sl->ip, zero, 16) == 0) {
+            memcpy(sl->ip, ip, 16);
+            m->used++;
+            break;
+        }
+    }
+    long n = (long)m->slots[j].count + d;
+    m->slots[j].count = n > 0 ? (uint32_t)n : 0;
+    pthread_mutex_unlock(&m->mu);
+    return n;
+}
+
+/* Applies the route's middlewares; false when the connection is refused. */
+static bool middlewares_allow(weir_l4_t *l)
+{
+    const weir_tcp_route_t *r = l->route;
+    ip_key(&l->c->peer, l->ip);
+    for (size_t i = 0; i < r->num_mws; i++) {
+        weir_tcp_mw_rt_t *m = r->mws[i];
+        const weir_tcp_middleware_cfg_t *mc = m->cfg;
+        if (mc->kind == WEIR_TCP_MW_ALLOWLIST) {
+            bool in = false;
+            for (size_t k = 0; k < mc->num_ranges && !in; k++)
+                in = weir_cidr_contains(&mc->ranges[k], &l->c->peer.sa);
+            if (!in) {
+                weir_debug("tcp: %s: %s refuses the client address", r->full_name, mc->name);
+                return false;
+            }
+        } else if (mc->kind == WEIR_TCP_MW_INFLIGHT && l->num_held < MAX_HELD) {
+            long n = inflight_add(m, l->ip, +1);
+            if (n < 0)
+                return false;
+            l->held[l->num_held++] = m;
+            if (n > mc->amount) {
+                weir_debug("tcp: %s: %s: %ld connections from one address", r->full_name,
+                           mc->name, n);
+                return false;
+            }
+        }
+    }
+    return true;
 }
 
 /* ---- the relay ---- */
@@ -306,6 +418,10 @@ static void start_relay(weir_conn_t *c, const weir_tcp_route_t *route, weir_slic
     c->l4 = l;
     c->state = CONN_L4;
     weir_timer_stop(&c->timer);
+    if (!middlewares_allow(l)) {
+        weir_conn_abort(c);
+        return;
+    }
     const weir_tcp_service_rt_t *owner = NULL;
     const weir_tcp_server_cfg_t *srv = pick(route->service, 0, &owner);
     if (!srv || !srv->addrlen || new_pipe(l->pipe_cu) < 0 || new_pipe(l->pipe_uc) < 0) {
@@ -390,6 +506,8 @@ void weir_l4_close(weir_conn_t *c)
             close(l->pipe_uc[i]);
     }
     weir_buf_release(&l->head);
+    for (size_t i = 0; i < l->num_held; i++)
+        inflight_add(l->held[i], l->ip, -1);
     weir_worker_view_release(l->view);
     free(l);
 }

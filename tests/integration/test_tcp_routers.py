@@ -542,3 +542,55 @@ def test_sni_read_from_a_hello_split_over_records_and_segments(weir, certs, tls_
             pass
     s.close()
     assert b"origin a" in body
+
+
+def test_ip_allow_list_and_in_flight_conn(weir):
+    srv = PlainServer("echo")
+    try:
+        port = pick_free_port()
+        weir(textwrap.dedent(f"""\
+            entryPoints:
+              t:
+                address: "127.0.0.1:{port}"
+            tcp:
+              routers:
+                all: {{rule: "HostSNI(`*`)", service: s, middlewares: [only-lo2, two]}}
+              services:
+                s: {{loadBalancer: {{servers: [{{address: "127.0.0.1:{srv.port}"}}]}}}}
+              middlewares:
+                only-lo2: {{ipAllowList: {{sourceRange: ["127.0.0.2/32", "::1"]}}}}
+                two: {{inFlightConn: {{amount: 2}}}}
+            """))
+
+        def open_from(src):
+            s = socket.socket()
+            s.bind((src, 0))
+            s.settimeout(5 * SLOW)
+            s.connect(("127.0.0.1", port))
+            return s
+
+        def works(s):
+            try:
+                s.sendall(b"ping\n")
+                return s.recv(10) == b"ping\n"
+            except OSError:
+                return False
+        # not in the allow list: closed without a byte from the server
+        s = open_from("127.0.0.3")
+        assert not works(s)
+        s.close()
+        # two connections from one address go through, the third is refused
+        c1, c2 = open_from("127.0.0.2"), open_from("127.0.0.2")
+        assert works(c1) and works(c2)
+        c3 = open_from("127.0.0.2")
+        assert not works(c3)
+        c3.close()
+        # when one closes, a new one fits again
+        c1.close()
+        time.sleep(0.2)
+        c4 = open_from("127.0.0.2")
+        assert works(c4)
+        for c in (c2, c4):
+            c.close()
+    finally:
+        srv.stop()
