@@ -111,6 +111,7 @@ typedef struct {
     int h3_retry;             /* http3.retry (weir): WEIR_H3_RETRY_*, default auto */
     int h3_zero_rtt;          /* http3.zeroRTT (weir): default 0 (off) */
     int64_t h3_alt_svc_max_age; /* http3.altSvcMaxAge (weir): seconds, default 2592000 */
+    int64_t udp_timeout_ms;   /* udp.timeout: a UDP flow's idle time, default 3s */
 } weir_entrypoint_cfg_t;
 
 enum { WEIR_H3_RETRY_AUTO, WEIR_H3_RETRY_ALWAYS, WEIR_H3_RETRY_NEVER };
@@ -355,6 +356,11 @@ typedef struct {
     size_t num_tcp_transports;
     weir_tcp_middleware_cfg_t *tcp_middlewares;
     size_t num_tcp_middlewares;
+    /* udp: routers (entryPoints, service only) and services (addresses) */
+    weir_router_cfg_t *udp_routers;
+    size_t num_udp_routers;
+    weir_tcp_service_cfg_t *udp_services;
+    size_t num_udp_services;
 
     weir_pos_t provider_pos; /* added: position of providers.file.filename / directory */
 
@@ -653,6 +659,8 @@ void weir_config_resolve(weir_config_ctx_t *ctx);
 void weir_config_router_clear(weir_router_cfg_t *r);
 /* -- config_tcp.c -- */
 void weir_config_set_tcp(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                         const weir_config_node_t *v, void *target);
+void weir_config_set_udp(weir_config_ctx_t *ctx, const weir_config_node_t *key,
                          const weir_config_node_t *v, void *target);
 void weir_config_tcp_defaults(weir_config_t *cfg);
 void weir_config_resolve_tcp(weir_config_ctx_t *ctx);

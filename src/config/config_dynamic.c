@@ -389,7 +389,7 @@ void weir_config_set_http(weir_config_ctx_t *ctx, const weir_config_node_t *key,
 static const weir_config_key_t dynamic_keys[] = {
     {"http", WEIR_KEY_CUSTOM, 0, NULL, weir_config_set_http, 0},
     {"tcp", WEIR_KEY_CUSTOM, 0, NULL, weir_config_set_tcp, 0},
-    UNSUPPORTED("udp"),
+    {"udp", WEIR_KEY_CUSTOM, 0, NULL, weir_config_set_udp, 0},
     {"tls", WEIR_KEY_CUSTOM, 0, NULL, weir_config_set_tls, 0},
     END,
 };

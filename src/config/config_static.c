@@ -40,6 +40,7 @@ static void entrypoint_defaults(weir_entrypoint_cfg_t *ep)
     ep->grace_timeout_ms = 10000;
     ep->request_accept_grace_timeout_ms = 0;
     ep->max_header_bytes = 1048576;
+    ep->udp_timeout_ms = 3000;
     weir_config_ep_tls_defaults(ep);
 }
 
@@ -238,6 +239,11 @@ static const weir_config_key_t ep_http_keys[] = {
     END,
 };
 
+static const weir_config_key_t ep_udp_keys[] = {
+    {"timeout", WEIR_KEY_DURATION, EP(udp_timeout_ms), NULL, NULL, 0},
+    END,
+};
+
 static const weir_config_key_t entrypoint_keys[] = {
     {"address", WEIR_KEY_CUSTOM, 0, NULL, set_address, 0},
     {"transport", WEIR_KEY_SECTION, 0, ep_transport_keys, NULL, 0},
@@ -249,7 +255,7 @@ static const weir_config_key_t entrypoint_keys[] = {
     {"proxyProtocol", WEIR_KEY_CUSTOM, 0, NULL, set_proxy_protocol, 0},
     {"http2", WEIR_KEY_CUSTOM, 0, NULL, weir_config_set_ep_http2, 0},
     {"http3", WEIR_KEY_CUSTOM, 0, NULL, weir_config_set_ep_http3, 0},
-    UNSUPPORTED("udp"),
+    {"udp", WEIR_KEY_SECTION, 0, ep_udp_keys, NULL, 0},
     UNSUPPORTED("observability"),
     END,
 };
@@ -484,7 +490,7 @@ static const weir_config_key_t static_keys[] = {
     {"global", WEIR_KEY_SECTION, 0, global_keys, NULL, WEIR_KEY_STATIC},
     {"http", WEIR_KEY_CUSTOM, 0, NULL, weir_config_set_http, 0},
     {"tcp", WEIR_KEY_CUSTOM, 0, NULL, weir_config_set_tcp, 0},
-    UNSUPPORTED("udp"),
+    {"udp", WEIR_KEY_CUSTOM, 0, NULL, weir_config_set_udp, 0},
     {"tls", WEIR_KEY_CUSTOM, 0, NULL, weir_config_set_tls, 0},
     STATIC_UNSUPPORTED("tcpServersTransport"),
     STATIC_UNSUPPORTED("api"),

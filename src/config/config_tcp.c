@@ -520,6 +520,92 @@ void weir_config_set_tcp(weir_config_ctx_t *ctx, const weir_config_node_t *key,
     weir_config_walk_map(ctx, v, tcp_keys, ctx->cfg);
 }
 
+/* ---- the udp section ---- */
+
+static const weir_config_key_t udp_router_keys[] = {
+    {"entryPoints", WEIR_KEY_CUSTOM, 0, NULL, set_entrypoints, 0},
+    {"service", WEIR_KEY_CUSTOM, 0, NULL, set_service, 0},
+    END,
+};
+
+static void add_udp_router(weir_config_ctx_t *ctx, const weir_config_node_t *name,
+                           const weir_config_node_t *v, void *arg)
+{
+    if (!name_ok(ctx, name)) return;
+    weir_config_t *cfg = ctx->cfg;
+    cfg->udp_routers =
+        weir_config_grow(cfg->udp_routers, cfg->num_udp_routers, sizeof *cfg->udp_routers);
+    weir_router_cfg_t *r = &cfg->udp_routers[cfg->num_udp_routers++];
+    memset(r, 0, sizeof *r);
+    r->name = weir_config_xstrdup(name->text);
+    r->pos = weir_config_pos(ctx, name);
+    r->service_index = -1;
+    weir_config_walk_map(ctx, v, udp_router_keys, r);
+    if (!weir_config_map_get(v, "service")) weir_config_key_error(ctx, name, "missing service");
+}
+
+static const weir_config_key_t udp_lb_keys[] = {
+    {"servers", WEIR_KEY_CUSTOM, 0, NULL, set_servers, 0},
+    END,
+};
+
+static void set_udp_lb(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                       const weir_config_node_t *v, void *target)
+{
+    weir_tcp_service_cfg_t *s = target;
+    if (!one_type(ctx, key)) return;
+    s->kind = WEIR_SERVICE_LOADBALANCER;
+    weir_config_walk_map(ctx, v, udp_lb_keys, s);
+}
+
+static const weir_config_key_t udp_service_keys[] = {
+    {"loadBalancer", WEIR_KEY_CUSTOM, 0, NULL, set_udp_lb, 0},
+    {"weighted", WEIR_KEY_CUSTOM, 0, NULL, set_weighted, 0},
+    END,
+};
+
+static void add_udp_service(weir_config_ctx_t *ctx, const weir_config_node_t *name,
+                            const weir_config_node_t *v, void *arg)
+{
+    if (!name_ok(ctx, name)) return;
+    weir_config_t *cfg = ctx->cfg;
+    cfg->udp_services =
+        weir_config_grow(cfg->udp_services, cfg->num_udp_services, sizeof *cfg->udp_services);
+    weir_tcp_service_cfg_t *s = &cfg->udp_services[cfg->num_udp_services++];
+    memset(s, 0, sizeof *s);
+    s->name = weir_config_xstrdup(name->text);
+    s->pos = weir_config_pos(ctx, name);
+    s->termination_delay_ms = -2;
+    ctx->service_types = 0;
+    weir_config_walk_map(ctx, v, udp_service_keys, s);
+    if (ctx->service_types == 0 && (weir_config_is_empty(v) || v->kind == WEIR_CONFIG_MAP))
+        weir_config_key_error(ctx, name, "needs a loadBalancer or a weighted section");
+}
+
+static void set_udp_routers(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                            const weir_config_node_t *v, void *target)
+{
+    weir_config_walk_names(ctx, v, add_udp_router, NULL);
+}
+
+static void set_udp_services(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                             const weir_config_node_t *v, void *target)
+{
+    weir_config_walk_names(ctx, v, add_udp_service, NULL);
+}
+
+static const weir_config_key_t udp_keys[] = {
+    {"routers", WEIR_KEY_CUSTOM, 0, NULL, set_udp_routers, 0},
+    {"services", WEIR_KEY_CUSTOM, 0, NULL, set_udp_services, 0},
+    END,
+};
+
+void weir_config_set_udp(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                         const weir_config_node_t *v, void *target)
+{
+    weir_config_walk_map(ctx, v, udp_keys, ctx->cfg);
+}
+
 /* ---- resolution ---- */
 
 static int by_name(const void *a, const void *b, size_t off)
@@ -537,21 +623,24 @@ static int cmp_service(const void *a, const void *b)
     return by_name(a, b, offsetof(weir_tcp_service_cfg_t, name));
 }
 
-/* "name", "name@file" → the index of that TCP service, or -1. */
-int weir_config_find_tcp_service(const weir_config_t *cfg, const char *ref)
+static int find_service_in(const weir_tcp_service_cfg_t *arr, size_t num, const char *ref)
 {
-    if (!cfg || !ref) return -1;
+    if (!ref) return -1;
     size_t n = strlen(ref);
     const char *at = strchr(ref, '@');
     if (at) {
         if (strcmp(at, "@file") != 0) return -1;
         n = (size_t)(at - ref);
     }
-    for (size_t i = 0; i < cfg->num_tcp_services; i++)
-        if (strlen(cfg->tcp_services[i].name) == n &&
-            strncmp(cfg->tcp_services[i].name, ref, n) == 0)
-            return (int)i;
+    for (size_t i = 0; i < num; i++)
+        if (strlen(arr[i].name) == n && strncmp(arr[i].name, ref, n) == 0) return (int)i;
     return -1;
+}
+
+/* "name", "name@file" → the index of that TCP service, or -1. */
+int weir_config_find_tcp_service(const weir_config_t *cfg, const char *ref)
+{
+    return cfg ? find_service_in(cfg->tcp_services, cfg->num_tcp_services, ref) : -1;
 }
 
 static int find_transport(const weir_config_t *cfg, const char *ref)
@@ -575,6 +664,68 @@ static const weir_entrypoint_cfg_t *find_entrypoint(const weir_config_t *cfg, co
     for (size_t i = 0; i < cfg->num_entrypoints; i++)
         if (strcmp(cfg->entrypoints[i].name, name) == 0) return &cfg->entrypoints[i];
     return NULL;
+}
+
+static void resolve_children(weir_config_ctx_t *ctx, const char *section,
+                             weir_tcp_service_cfg_t *arr, size_t num, size_t i)
+{
+    weir_tcp_service_cfg_t *s = &arr[i];
+    for (size_t k = 0; k < s->num_children; k++) {
+        weir_service_ref_t *c = &s->children[k];
+        if (!c->name) continue;
+        c->index = find_service_in(arr, num, c->name);
+        if (c->index < 0)
+            weir_config_error(ctx, c->pos,
+                              "%s.services.%s.weighted.services[%zu].name: service \"%s\" does "
+                              "not exist",
+                              section, s->name, k, c->name);
+        else if ((size_t)c->index == i)
+            weir_config_error(ctx, c->pos,
+                              "%s.services.%s.weighted.services[%zu].name: a service cannot "
+                              "contain itself",
+                              section, s->name, k);
+    }
+}
+
+static void resolve_udp(weir_config_ctx_t *ctx)
+{
+    weir_config_t *cfg = ctx->cfg;
+    for (size_t i = 0; i < cfg->num_udp_services; i++)
+        resolve_children(ctx, "udp", cfg->udp_services, cfg->num_udp_services, i);
+    /* one UDP router per entry point (a datagram carries nothing to route on) */
+    const char **owner = calloc(cfg->num_entrypoints + 1, sizeof *owner);
+    for (size_t i = 0; i < cfg->num_udp_routers; i++) {
+        weir_router_cfg_t *r = &cfg->udp_routers[i];
+        for (size_t k = 0; k < r->num_entrypoints; k++) {
+            const weir_entrypoint_cfg_t *ep = find_entrypoint(cfg, r->entrypoints[k]);
+            if (!ep || !ep->udp)
+                weir_config_error(ctx, r->entrypoints_pos[k],
+                                  "udp.routers.%s.entryPoints[%zu]: %s \"%s\"", r->name, k,
+                                  ep ? "not a UDP entry point:" : "no such entry point:",
+                                  r->entrypoints[k]);
+        }
+        for (size_t e = 0; owner && e < cfg->num_entrypoints; e++) {
+            const weir_entrypoint_cfg_t *ep = &cfg->entrypoints[e];
+            bool on = ep->udp && r->num_entrypoints == 0;
+            for (size_t k = 0; k < r->num_entrypoints && !on; k++)
+                on = strcmp(r->entrypoints[k], ep->name) == 0 && ep->udp;
+            if (!on) continue;
+            if (owner[e])
+                weir_config_error(ctx, r->pos,
+                                  "udp.routers.%s: entry point \"%s\" already has the UDP "
+                                  "router \"%s\" (one per entry point)",
+                                  r->name, ep->name, owner[e]);
+            else
+                owner[e] = r->name;
+        }
+        if (!r->service) continue;
+        r->service_index = find_service_in(cfg->udp_services, cfg->num_udp_services, r->service);
+        if (r->service_index < 0)
+            weir_config_error(ctx, r->service_pos,
+                              "udp.routers.%s.service: UDP service \"%s\" does not exist",
+                              r->name, r->service);
+    }
+    free(owner);
 }
 
 void weir_config_resolve_tcp(weir_config_ctx_t *ctx)
@@ -604,21 +755,7 @@ void weir_config_resolve_tcp(weir_config_ctx_t *ctx)
             else
                 s->transport_index = t;
         }
-        for (size_t k = 0; k < s->num_children; k++) {
-            weir_service_ref_t *c = &s->children[k];
-            if (!c->name) continue;
-            c->index = weir_config_find_tcp_service(cfg, c->name);
-            if (c->index < 0)
-                weir_config_error(ctx, c->pos,
-                                  "tcp.services.%s.weighted.services[%zu].name: service \"%s\" "
-                                  "does not exist",
-                                  s->name, k, c->name);
-            else if ((size_t)c->index == i)
-                weir_config_error(ctx, c->pos,
-                                  "tcp.services.%s.weighted.services[%zu].name: a service "
-                                  "cannot contain itself",
-                                  s->name, k);
-        }
+        resolve_children(ctx, "tcp", cfg->tcp_services, cfg->num_tcp_services, i);
     }
     for (size_t i = 0; i < cfg->num_tcp_routers; i++) {
         weir_router_cfg_t *r = &cfg->tcp_routers[i];
@@ -654,15 +791,13 @@ void weir_config_resolve_tcp(weir_config_ctx_t *ctx)
                               "tcp.routers.%s.service: TCP service \"%s\" does not exist",
                               r->name, r->service);
     }
+    resolve_udp(ctx);
 }
 
-void weir_config_tcp_free(weir_config_t *cfg)
+static void free_services(weir_tcp_service_cfg_t *arr, size_t n)
 {
-    for (size_t i = 0; i < cfg->num_tcp_routers; i++)
-        weir_config_router_clear(&cfg->tcp_routers[i]);
-    free(cfg->tcp_routers);
-    for (size_t i = 0; i < cfg->num_tcp_services; i++) {
-        weir_tcp_service_cfg_t *s = &cfg->tcp_services[i];
+    for (size_t i = 0; i < n; i++) {
+        weir_tcp_service_cfg_t *s = &arr[i];
         free(s->name);
         for (size_t k = 0; k < s->num_servers; k++)
             free(s->servers[k].address);
@@ -672,7 +807,19 @@ void weir_config_tcp_free(weir_config_t *cfg)
             free(s->children[k].name);
         free(s->children);
     }
-    free(cfg->tcp_services);
+    free(arr);
+}
+
+void weir_config_tcp_free(weir_config_t *cfg)
+{
+    for (size_t i = 0; i < cfg->num_tcp_routers; i++)
+        weir_config_router_clear(&cfg->tcp_routers[i]);
+    free(cfg->tcp_routers);
+    free_services(cfg->tcp_services, cfg->num_tcp_services);
+    for (size_t i = 0; i < cfg->num_udp_routers; i++)
+        weir_config_router_clear(&cfg->udp_routers[i]);
+    free(cfg->udp_routers);
+    free_services(cfg->udp_services, cfg->num_udp_services);
     for (size_t i = 0; i < cfg->num_tcp_transports; i++)
         free(cfg->tcp_transports[i].name);
     free(cfg->tcp_transports);

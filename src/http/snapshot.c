@@ -108,17 +108,13 @@ static int note_https_hosts(weir_tcp_ep_t *te, const weir_rule_t *rule)
     return 0;
 }
 
-static int build_tcp(weir_snapshot_t *s)
+/* TCP or UDP services (the same model: addresses, weighted children). */
+static int build_l4_services(weir_tcp_service_rt_t *rts, const weir_tcp_service_cfg_t *cfgs,
+                             size_t ns, const weir_config_t *cfg)
 {
-    weir_config_t *cfg = s->cfg;
-    size_t ns = cfg->num_tcp_services;
-    s->tcp_services = calloc(ns ? ns : 1, sizeof *s->tcp_services);
-    s->tcp_routes = calloc(cfg->num_tcp_routers ? cfg->num_tcp_routers : 1, sizeof *s->tcp_routes);
-    if (!s->tcp_services || !s->tcp_routes)
-        return -1;
     for (size_t i = 0; i < ns; i++) {
-        const weir_tcp_service_cfg_t *c = &cfg->tcp_services[i];
-        weir_tcp_service_rt_t *rt = &s->tcp_services[i];
+        const weir_tcp_service_cfg_t *c = &cfgs[i];
+        weir_tcp_service_rt_t *rt = &rts[i];
         rt->cfg = c;
         int ti = c->transport_index >= 0 && (size_t)c->transport_index < cfg->num_tcp_transports
                      ? c->transport_index
@@ -137,11 +133,45 @@ static int build_tcp(weir_snapshot_t *s)
             return -1;
         for (size_t k = 0; k < c->num_children; k++) {
             int ci = c->children[k].index;
-            rt->children[k] = ci >= 0 && (size_t)ci < ns ? &s->tcp_services[ci] : NULL;
+            rt->children[k] = ci >= 0 && (size_t)ci < ns ? &rts[ci] : NULL;
             rt->child_weights[k] = rt->children[k] ? c->children[k].weight : 0;
             rt->total_weight += rt->child_weights[k];
         }
     }
+    return 0;
+}
+
+static int build_udp(weir_snapshot_t *s)
+{
+    weir_config_t *cfg = s->cfg;
+    size_t ns = cfg->num_udp_services;
+    s->udp_services = calloc(ns ? ns : 1, sizeof *s->udp_services);
+    s->udp_ep_service = calloc(cfg->num_entrypoints + 1, sizeof *s->udp_ep_service);
+    if (!s->udp_services || !s->udp_ep_service ||
+        build_l4_services(s->udp_services, cfg->udp_services, ns, cfg) < 0)
+        return -1;
+    for (size_t i = 0; i < cfg->num_udp_routers; i++) {
+        const weir_router_cfg_t *rc = &cfg->udp_routers[i];
+        int si = rc->service_index;
+        if (si < 0 || (size_t)si >= ns)
+            continue;
+        for (size_t e = 0; e < cfg->num_entrypoints; e++)
+            if (cfg->entrypoints[e].udp && router_on_entrypoint(rc, cfg->entrypoints[e].name) &&
+                !s->udp_ep_service[e])
+                s->udp_ep_service[e] = &s->udp_services[si];
+    }
+    return 0;
+}
+
+static int build_tcp(weir_snapshot_t *s)
+{
+    weir_config_t *cfg = s->cfg;
+    size_t ns = cfg->num_tcp_services;
+    s->tcp_services = calloc(ns ? ns : 1, sizeof *s->tcp_services);
+    s->tcp_routes = calloc(cfg->num_tcp_routers ? cfg->num_tcp_routers : 1, sizeof *s->tcp_routes);
+    if (!s->tcp_services || !s->tcp_routes ||
+        build_l4_services(s->tcp_services, cfg->tcp_services, ns, cfg) < 0)
+        return -1;
     size_t nm = cfg->num_tcp_middlewares;
     s->tcp_mws = calloc(nm ? nm : 1, sizeof *s->tcp_mws);
     if (!s->tcp_mws)
@@ -285,6 +315,14 @@ static void snapshot_free(weir_snapshot_t *s)
         }
         free(s->tcp_routes);
     }
+    if (s->udp_services) {
+        for (size_t i = 0; i < s->cfg->num_udp_services; i++) {
+            free(s->udp_services[i].children);
+            free(s->udp_services[i].child_weights);
+        }
+        free(s->udp_services);
+    }
+    free(s->udp_ep_service);
     if (s->tcp_mws) {
         for (size_t i = 0; i < s->cfg->num_tcp_middlewares; i++) {
             pthread_mutex_destroy(&s->tcp_mws[i].mu);
@@ -331,7 +369,7 @@ weir_snapshot_t *weir_snapshot_build(weir_config_t *cfg, weir_tls_ctx_t *tls, ui
     s->tls = tls;
     s->generation = generation;
     atomic_init(&s->refs, 1);
-    if (build_services(s) < 0 || build_routes(s) < 0 || build_tcp(s) < 0) {
+    if (build_services(s) < 0 || build_routes(s) < 0 || build_tcp(s) < 0 || build_udp(s) < 0) {
         snapshot_free(s);
         return NULL;
     }

@@ -105,6 +105,8 @@ struct weir_snapshot {
     weir_tcp_route_t *tcp_routes;
     weir_tcp_ep_t *tcp_eps; /* one per entry point */
     weir_tcp_mw_rt_t *tcp_mws;
+    weir_tcp_service_rt_t *udp_services;
+    weir_tcp_service_rt_t **udp_ep_service; /* per entry point: its UDP router's service */
 };
 
 /* Builds a snapshot that takes ownership of cfg and of the reference tls.

@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "h2/h2_mem.h"
 #include "http/conn.h"
+#include "l4/l4.h"
 #include "quic/quic.h"
 #include "upstream/upstream.h"
 
@@ -229,6 +230,7 @@ static void *worker_main(void *arg)
     }
     weir_loop_run_once(w->loop, 0); /* deferred frees of the last connections */
     weir_quic_free(w);
+    weir_udp_free(w);
     weir_loop_run_once(w->loop, 0);
     weir_accesslog_flush(w);
     weir_pools_free(w);
@@ -263,8 +265,17 @@ int weir_workers_start(weir_snapshot_t *snap, int n)
         weir_loop_on_wake(w->loop, on_wake, w);
         for (size_t e = 0; e < cfg->num_entrypoints; e++) {
             const weir_entrypoint_cfg_t *ep = &cfg->entrypoints[e];
-            if (ep->udp)
+            if (ep->udp) {
+                int rc = weir_udp_listen(w, (int)e);
+                if (rc < 0) {
+                    weir_error("entry point %s: cannot listen on %s: %s", ep->name, ep->address,
+                               strerror(-rc));
+                    fprintf(stderr, "weir: entry point %s: cannot listen on %s: %s\n", ep->name,
+                            ep->address, strerror(-rc));
+                    return -1;
+                }
                 continue;
+            }
             int fd = open_listener(ep);
             if (fd < 0) {
                 weir_error("entry point %s: cannot listen on %s: %s", ep->name, ep->address,

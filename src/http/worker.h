@@ -78,6 +78,7 @@ struct weir_worker {
     struct weir_req *free_reqs;
     int num_free_reqs;
     struct weir_quic_worker *quic; /* HTTP/3: UDP sockets and QUIC connections */
+    struct weir_udp_worker *udp;   /* UDP routers: entry point sockets and flows */
     int done;
 };
 

@@ -35,4 +35,17 @@ void weir_l4_on_io(weir_conn_t *c);
 /* The client connection closes: the server side goes too. */
 void weir_l4_close(weir_conn_t *c);
 
+/* The next server of a TCP or UDP service (round robin; weighted services
+ * by weight); *owner is the load balancer it belongs to. NULL: none. */
+const weir_tcp_server_cfg_t *weir_l4_pick(weir_tcp_service_rt_t *s,
+                                          const weir_tcp_service_rt_t **owner);
+
+/* ---- UDP routers (udp_proxy.c) ----
+ * Every worker binds the UDP entry points (SO_REUSEPORT keeps a client's
+ * flow on one worker). Each client address gets its own connected socket
+ * toward the server its first datagram picked, so replies find their way
+ * back; a flow idle for the entry point's udp.timeout is closed. */
+int weir_udp_listen(weir_worker_t *w, int ep);
+void weir_udp_free(weir_worker_t *w);
+
 #endif

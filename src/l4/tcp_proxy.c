@@ -119,8 +119,8 @@ bool weir_l4_immediate(const weir_conn_t *c)
 
 /* Round robin over a load balancer's servers, by weight over a weighted
  * service's children. */
-static const weir_tcp_server_cfg_t *pick(weir_tcp_service_rt_t *s, int depth, const
-                                         weir_tcp_service_rt_t **owner)
+static const weir_tcp_server_cfg_t *pick(weir_tcp_service_rt_t *s, int depth,
+                                         const weir_tcp_service_rt_t **owner)
 {
     if (!s || depth > PICK_DEPTH)
         return NULL;
@@ -140,6 +140,12 @@ static const weir_tcp_server_cfg_t *pick(weir_tcp_service_rt_t *s, int depth, co
         pos -= s->child_weights[k];
     }
     return NULL;
+}
+
+const weir_tcp_server_cfg_t *weir_l4_pick(weir_tcp_service_rt_t *s,
+                                          const weir_tcp_service_rt_t **owner)
+{
+    return pick(s, 0, owner);
 }
 
 /* ---- middlewares ---- */
