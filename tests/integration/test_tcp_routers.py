@@ -594,3 +594,62 @@ def test_ip_allow_list_and_in_flight_conn(weir):
             c.close()
     finally:
         srv.stop()
+
+
+def test_proxy_protocol_out_to_haproxy_and_chained(weir, tmp_path):
+    """haproxy (accept-proxy) as the server logs the client address weir
+    sends; a client address that itself came in a PROXY header from a
+    trusted sender is the one passed on (chained)."""
+    import shutil
+    assert shutil.which("haproxy"), "haproxy is not installed (scripts/deps.sh installs it)"
+    hport, port = pick_free_port(), pick_free_port()
+    log = tmp_path / "haproxy.log"
+    cfg = tmp_path / "haproxy.cfg"
+    cfg.write_text(textwrap.dedent(f"""\
+        global
+            maxconn 100
+        defaults
+            mode http
+            timeout connect 5s
+            timeout client 30s
+            timeout server 30s
+        frontend fe
+            bind 127.0.0.1:{hport} accept-proxy
+            http-request return status 200 content-type text/plain lf-string "src=%[src]\\n"
+        """))
+    h = subprocess.Popen(["haproxy", "-db", "-f", str(cfg)], stdout=open(log, "wb"),
+                         stderr=subprocess.STDOUT)
+    try:
+        assert wait_for_port(hport, 10, h, "haproxy") is None
+        weir(textwrap.dedent(f"""\
+            entryPoints:
+              t:
+                address: "127.0.0.1:{port}"
+                proxyProtocol: {{trustedIPs: ["127.0.0.1"]}}
+            tcp:
+              routers:
+                all: {{rule: "HostSNI(`*`)", service: s}}
+              services:
+                s:
+                  loadBalancer:
+                    servers: [{{address: "127.0.0.1:{hport}"}}]
+                    proxyProtocol: {{version: 1}}
+            """))
+        # a direct client from 127.0.0.1 (no header of its own)
+        p = subprocess.run(["curl", "-s", "--max-time", "10", f"http://127.0.0.1:{port}/"],
+                           capture_output=True, timeout=20)
+        assert p.stdout == b"src=127.0.0.1\n", p.stdout
+        # chained: a trusted sender says the client is 203.0.113.9
+        s = socket.create_connection(("127.0.0.1", port), timeout=10 * SLOW)
+        s.sendall(b"PROXY TCP4 203.0.113.9 127.0.0.1 4000 80\r\nGET / HTTP/1.0\r\n\r\n")
+        got = b""
+        while True:
+            d = s.recv(4096)
+            if not d:
+                break
+            got += d
+        s.close()
+        assert got.endswith(b"src=203.0.113.9\n"), got
+    finally:
+        h.terminate()
+        h.wait(10)
