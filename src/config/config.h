@@ -657,6 +657,17 @@ void weir_config_resolve(weir_config_ctx_t *ctx);
 
 /* -- config_load.c -- */
 void weir_config_router_clear(weir_router_cfg_t *r);
+/* -- config_dynamic.c, shared with config_tcp.c -- */
+bool weir_config_name_ok(weir_config_ctx_t *ctx, const weir_config_node_t *name);
+void weir_config_set_router_priority(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                                     const weir_config_node_t *v, void *target);
+void weir_config_set_router_service(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                                    const weir_config_node_t *v, void *target);
+void weir_config_set_router_entrypoints(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                                        const weir_config_node_t *v, void *target);
+void weir_config_walk_children(weir_config_ctx_t *ctx, const weir_config_node_t *v,
+                               weir_service_ref_t **children, size_t *n);
+bool weir_config_one_service_type(weir_config_ctx_t *ctx, const weir_config_node_t *key);
 /* -- config_tcp.c -- */
 void weir_config_set_tcp(weir_config_ctx_t *ctx, const weir_config_node_t *key,
                          const weir_config_node_t *v, void *target);

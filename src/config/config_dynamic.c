@@ -15,7 +15,7 @@
 // clang-format on
 
 /* Names become "name@file" in references, so '@' cannot be part of one. */
-static bool name_ok(weir_config_ctx_t *ctx, const weir_config_node_t *name)
+bool weir_config_name_ok(weir_config_ctx_t *ctx, const weir_config_node_t *name)
 {
     if (!strchr(name->text, '@')) return true;
     weir_config_key_error(ctx, name, "a name must not contain \"@\"");
@@ -63,16 +63,16 @@ static void set_rule(weir_config_ctx_t *ctx, const weir_config_node_t *key,
 
 /* Priorities near INT64_MAX are Traefik's internal routers' (MaxInt - 1000
  * and up); 0 means "the rule's length", decided in config_resolve.c. */
-static void set_priority(weir_config_ctx_t *ctx, const weir_config_node_t *key,
-                         const weir_config_node_t *v, void *target)
+void weir_config_set_router_priority(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                                     const weir_config_node_t *v, void *target)
 {
     int64_t n;
     if (weir_config_get_int(ctx, v, INT64_MIN, INT64_MAX - 1000, &n))
         ((weir_router_cfg_t *)target)->priority = n;
 }
 
-static void set_service_ref(weir_config_ctx_t *ctx, const weir_config_node_t *key,
-                            const weir_config_node_t *v, void *target)
+void weir_config_set_router_service(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                                    const weir_config_node_t *v, void *target)
 {
     weir_router_cfg_t *r = target;
     if (!weir_config_get_string(ctx, v, &r->service)) return;
@@ -98,8 +98,8 @@ static void add_router_entrypoint(weir_config_ctx_t *ctx, const weir_config_node
     r->num_entrypoints++;
 }
 
-static void set_router_entrypoints(weir_config_ctx_t *ctx, const weir_config_node_t *key,
-                                   const weir_config_node_t *v, void *target)
+void weir_config_set_router_entrypoints(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                                        const weir_config_node_t *v, void *target)
 {
     weir_config_walk_list(ctx, v, add_router_entrypoint, target);
 }
@@ -123,11 +123,11 @@ static void set_router_middlewares(weir_config_ctx_t *ctx, const weir_config_nod
 }
 
 static const weir_config_key_t router_keys[] = {
-    {"entryPoints", WEIR_KEY_CUSTOM, 0, NULL, set_router_entrypoints, 0},
+    {"entryPoints", WEIR_KEY_CUSTOM, 0, NULL, weir_config_set_router_entrypoints, 0},
     {"rule", WEIR_KEY_CUSTOM, 0, NULL, set_rule, 0},
     {"ruleSyntax", WEIR_KEY_CUSTOM, 0, NULL, weir_config_set_rule_syntax, 0},
-    {"priority", WEIR_KEY_CUSTOM, 0, NULL, set_priority, 0},
-    {"service", WEIR_KEY_CUSTOM, 0, NULL, set_service_ref, 0},
+    {"priority", WEIR_KEY_CUSTOM, 0, NULL, weir_config_set_router_priority, 0},
+    {"service", WEIR_KEY_CUSTOM, 0, NULL, weir_config_set_router_service, 0},
     {"middlewares", WEIR_KEY_CUSTOM, 0, NULL, set_router_middlewares, 0},
     {"tls", WEIR_KEY_CUSTOM, 0, NULL, weir_config_set_router_tls, 0},
     {"advertiseHTTP3", WEIR_KEY_BOOL, offsetof(weir_router_cfg_t, advertise_http3), NULL, NULL, 0},
@@ -138,7 +138,7 @@ static const weir_config_key_t router_keys[] = {
 static void add_router(weir_config_ctx_t *ctx, const weir_config_node_t *name,
                        const weir_config_node_t *v, void *arg)
 {
-    if (!name_ok(ctx, name)) return;
+    if (!weir_config_name_ok(ctx, name)) return;
     weir_config_t *cfg = ctx->cfg;
     cfg->routers = weir_config_grow(cfg->routers, cfg->num_routers, sizeof *cfg->routers);
     weir_router_cfg_t *r = &cfg->routers[cfg->num_routers++];
@@ -250,11 +250,16 @@ static const weir_config_key_t weighted_child_keys[] = {
     END,
 };
 
+typedef struct {
+    weir_service_ref_t **children;
+    size_t *n;
+} children_t;
+
 static void add_child(weir_config_ctx_t *ctx, const weir_config_node_t *item, size_t i, void *arg)
 {
-    weir_service_cfg_t *s = arg;
-    s->children = weir_config_grow(s->children, s->num_children, sizeof *s->children);
-    weir_service_ref_t *c = &s->children[s->num_children++];
+    children_t *l = arg;
+    *l->children = weir_config_grow(*l->children, *l->n, sizeof **l->children);
+    weir_service_ref_t *c = &(*l->children)[(*l->n)++];
     memset(c, 0, sizeof *c);
     c->weight = 1;
     c->index = -1;
@@ -266,10 +271,18 @@ static void add_child(weir_config_ctx_t *ctx, const weir_config_node_t *item, si
         weir_config_key_error(ctx, item, "missing name");
 }
 
+void weir_config_walk_children(weir_config_ctx_t *ctx, const weir_config_node_t *v,
+                               weir_service_ref_t **children, size_t *n)
+{
+    children_t l = {children, n};
+    weir_config_walk_list(ctx, v, add_child, &l);
+}
+
 static void set_children(weir_config_ctx_t *ctx, const weir_config_node_t *key,
                          const weir_config_node_t *v, void *target)
 {
-    weir_config_walk_list(ctx, v, add_child, target);
+    weir_service_cfg_t *s = target;
+    weir_config_walk_children(ctx, v, &s->children, &s->num_children);
 }
 
 static const weir_config_key_t weighted_keys[] = {
@@ -280,7 +293,7 @@ static const weir_config_key_t weighted_keys[] = {
 };
 
 /* A service has exactly one type; the second one named is the error. */
-static bool one_type(weir_config_ctx_t *ctx, const weir_config_node_t *key)
+bool weir_config_one_service_type(weir_config_ctx_t *ctx, const weir_config_node_t *key)
 {
     if (ctx->service_types++ == 0) return true;
     weir_config_key_error(ctx, key, "a service has one type: loadBalancer or weighted, not both");
@@ -291,7 +304,7 @@ static void set_load_balancer(weir_config_ctx_t *ctx, const weir_config_node_t *
                               const weir_config_node_t *v, void *target)
 {
     weir_service_cfg_t *s = target;
-    if (!one_type(ctx, key)) return;
+    if (!weir_config_one_service_type(ctx, key)) return;
     s->kind = WEIR_SERVICE_LOADBALANCER;
     weir_config_walk_map(ctx, v, load_balancer_keys, s);
 }
@@ -300,7 +313,7 @@ static void set_weighted(weir_config_ctx_t *ctx, const weir_config_node_t *key,
                          const weir_config_node_t *v, void *target)
 {
     weir_service_cfg_t *s = target;
-    if (!one_type(ctx, key)) return;
+    if (!weir_config_one_service_type(ctx, key)) return;
     s->kind = WEIR_SERVICE_WEIGHTED;
     weir_config_walk_map(ctx, v, weighted_keys, s);
 }
@@ -317,7 +330,7 @@ static const weir_config_key_t service_keys[] = {
 static void add_service(weir_config_ctx_t *ctx, const weir_config_node_t *name,
                         const weir_config_node_t *v, void *arg)
 {
-    if (!name_ok(ctx, name)) return;
+    if (!weir_config_name_ok(ctx, name)) return;
     weir_config_t *cfg = ctx->cfg;
     cfg->services = weir_config_grow(cfg->services, cfg->num_services, sizeof *cfg->services);
     weir_service_cfg_t *s = &cfg->services[cfg->num_services++];
@@ -336,7 +349,7 @@ static void add_service(weir_config_ctx_t *ctx, const weir_config_node_t *name,
 static void add_transport(weir_config_ctx_t *ctx, const weir_config_node_t *name,
                           const weir_config_node_t *v, void *arg)
 {
-    if (!name_ok(ctx, name)) return;
+    if (!weir_config_name_ok(ctx, name)) return;
     weir_config_t *cfg = ctx->cfg;
     cfg->transports =
         weir_config_grow(cfg->transports, cfg->num_transports, sizeof *cfg->transports);

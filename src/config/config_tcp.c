@@ -21,13 +21,6 @@
 #define TCP_DIAL_KEEPALIVE_MS 15000
 #define TCP_TERMINATION_DELAY_MS 100
 
-static bool name_ok(weir_config_ctx_t *ctx, const weir_config_node_t *name)
-{
-    if (!strchr(name->text, '@')) return true;
-    weir_config_key_error(ctx, name, "a name must not contain \"@\"");
-    return false;
-}
-
 static void set_nonempty(weir_config_ctx_t *ctx, const weir_config_node_t *v, char **out,
                          weir_pos_t *pos, const char *what)
 {
@@ -56,41 +49,6 @@ static void set_rule(weir_config_ctx_t *ctx, const weir_config_node_t *key,
         pos.col = v->col + (v->style == WEIR_CONFIG_PLAIN ? 0 : 1) + (int)err.offset;
     err.msg[sizeof err.msg - 1] = '\0';
     weir_config_error(ctx, pos, "%s: %s", ctx->path, err.msg);
-}
-
-static void set_priority(weir_config_ctx_t *ctx, const weir_config_node_t *key,
-                         const weir_config_node_t *v, void *target)
-{
-    int64_t n;
-    if (weir_config_get_int(ctx, v, INT64_MIN, INT64_MAX - 1000, &n))
-        ((weir_router_cfg_t *)target)->priority = n;
-}
-
-static void set_service(weir_config_ctx_t *ctx, const weir_config_node_t *key,
-                        const weir_config_node_t *v, void *target)
-{
-    weir_router_cfg_t *r = target;
-    set_nonempty(ctx, v, &r->service, &r->service_pos, "a service name");
-}
-
-static void add_entrypoint(weir_config_ctx_t *ctx, const weir_config_node_t *item, size_t i,
-                           void *arg)
-{
-    weir_router_cfg_t *r = arg;
-    char *name = NULL;
-    if (!weir_config_get_string(ctx, item, &name)) return;
-    size_t n = r->num_entrypoints;
-    r->entrypoints = weir_config_grow(r->entrypoints, n, sizeof *r->entrypoints);
-    r->entrypoints_pos = weir_config_grow(r->entrypoints_pos, n, sizeof *r->entrypoints_pos);
-    r->entrypoints[n] = name;
-    r->entrypoints_pos[n] = weir_config_pos(ctx, item);
-    r->num_entrypoints++;
-}
-
-static void set_entrypoints(weir_config_ctx_t *ctx, const weir_config_node_t *key,
-                            const weir_config_node_t *v, void *target)
-{
-    weir_config_walk_list(ctx, v, add_entrypoint, target);
 }
 
 static void add_router_middleware(weir_config_ctx_t *ctx, const weir_config_node_t *item,
@@ -133,11 +91,11 @@ static void set_router_tls(weir_config_ctx_t *ctx, const weir_config_node_t *key
 }
 
 static const weir_config_key_t router_keys[] = {
-    {"entryPoints", WEIR_KEY_CUSTOM, 0, NULL, set_entrypoints, 0},
+    {"entryPoints", WEIR_KEY_CUSTOM, 0, NULL, weir_config_set_router_entrypoints, 0},
     {"rule", WEIR_KEY_CUSTOM, 0, NULL, set_rule, 0},
     {"ruleSyntax", WEIR_KEY_CUSTOM, 0, NULL, weir_config_set_rule_syntax, 0},
-    {"priority", WEIR_KEY_CUSTOM, 0, NULL, set_priority, 0},
-    {"service", WEIR_KEY_CUSTOM, 0, NULL, set_service, 0},
+    {"priority", WEIR_KEY_CUSTOM, 0, NULL, weir_config_set_router_priority, 0},
+    {"service", WEIR_KEY_CUSTOM, 0, NULL, weir_config_set_router_service, 0},
     {"middlewares", WEIR_KEY_CUSTOM, 0, NULL, set_router_middlewares, 0},
     {"tls", WEIR_KEY_CUSTOM, 0, NULL, set_router_tls, 0},
     END,
@@ -146,7 +104,7 @@ static const weir_config_key_t router_keys[] = {
 static void add_router(weir_config_ctx_t *ctx, const weir_config_node_t *name,
                        const weir_config_node_t *v, void *arg)
 {
-    if (!name_ok(ctx, name)) return;
+    if (!weir_config_name_ok(ctx, name)) return;
     weir_config_t *cfg = ctx->cfg;
     cfg->tcp_routers =
         weir_config_grow(cfg->tcp_routers, cfg->num_tcp_routers, sizeof *cfg->tcp_routers);
@@ -242,38 +200,11 @@ static const weir_config_key_t load_balancer_keys[] = {
     END,
 };
 
-static void set_child_name(weir_config_ctx_t *ctx, const weir_config_node_t *key,
-                           const weir_config_node_t *v, void *target)
-{
-    weir_service_ref_t *c = target;
-    set_nonempty(ctx, v, &c->name, NULL, "a service name");
-}
-
-static const weir_config_key_t weighted_child_keys[] = {
-    {"name", WEIR_KEY_CUSTOM, 0, NULL, set_child_name, 0},
-    {"weight", WEIR_KEY_UINT, offsetof(weir_service_ref_t, weight), NULL, NULL, 0},
-    END,
-};
-
-static void add_child(weir_config_ctx_t *ctx, const weir_config_node_t *item, size_t i, void *arg)
-{
-    weir_tcp_service_cfg_t *s = arg;
-    s->children = weir_config_grow(s->children, s->num_children, sizeof *s->children);
-    weir_service_ref_t *c = &s->children[s->num_children++];
-    memset(c, 0, sizeof *c);
-    c->weight = 1;
-    c->index = -1;
-    const weir_config_node_t *name = weir_config_map_get(item, "name");
-    c->pos = weir_config_pos(ctx, name ? name : item);
-    weir_config_walk_map(ctx, item, weighted_child_keys, c);
-    if (!name && (weir_config_is_empty(item) || item->kind == WEIR_CONFIG_MAP))
-        weir_config_key_error(ctx, item, "missing name");
-}
-
 static void set_children(weir_config_ctx_t *ctx, const weir_config_node_t *key,
                          const weir_config_node_t *v, void *target)
 {
-    weir_config_walk_list(ctx, v, add_child, target);
+    weir_tcp_service_cfg_t *s = target;
+    weir_config_walk_children(ctx, v, &s->children, &s->num_children);
 }
 
 static const weir_config_key_t weighted_keys[] = {
@@ -281,18 +212,11 @@ static const weir_config_key_t weighted_keys[] = {
     END,
 };
 
-static bool one_type(weir_config_ctx_t *ctx, const weir_config_node_t *key)
-{
-    if (ctx->service_types++ == 0) return true;
-    weir_config_key_error(ctx, key, "a service has one type: loadBalancer or weighted, not both");
-    return false;
-}
-
 static void set_load_balancer(weir_config_ctx_t *ctx, const weir_config_node_t *key,
                               const weir_config_node_t *v, void *target)
 {
     weir_tcp_service_cfg_t *s = target;
-    if (!one_type(ctx, key)) return;
+    if (!weir_config_one_service_type(ctx, key)) return;
     s->kind = WEIR_SERVICE_LOADBALANCER;
     weir_config_walk_map(ctx, v, load_balancer_keys, s);
 }
@@ -301,7 +225,7 @@ static void set_weighted(weir_config_ctx_t *ctx, const weir_config_node_t *key,
                          const weir_config_node_t *v, void *target)
 {
     weir_tcp_service_cfg_t *s = target;
-    if (!one_type(ctx, key)) return;
+    if (!weir_config_one_service_type(ctx, key)) return;
     s->kind = WEIR_SERVICE_WEIGHTED;
     weir_config_walk_map(ctx, v, weighted_keys, s);
 }
@@ -315,7 +239,7 @@ static const weir_config_key_t service_keys[] = {
 static void add_service(weir_config_ctx_t *ctx, const weir_config_node_t *name,
                         const weir_config_node_t *v, void *arg)
 {
-    if (!name_ok(ctx, name)) return;
+    if (!weir_config_name_ok(ctx, name)) return;
     weir_config_t *cfg = ctx->cfg;
     cfg->tcp_services =
         weir_config_grow(cfg->tcp_services, cfg->num_tcp_services, sizeof *cfg->tcp_services);
@@ -364,7 +288,7 @@ static void transport_defaults(weir_tcp_transport_cfg_t *t)
 static void add_transport(weir_config_ctx_t *ctx, const weir_config_node_t *name,
                           const weir_config_node_t *v, void *arg)
 {
-    if (!name_ok(ctx, name)) return;
+    if (!weir_config_name_ok(ctx, name)) return;
     weir_config_t *cfg = ctx->cfg;
     cfg->tcp_transports = weir_config_grow(cfg->tcp_transports, cfg->num_tcp_transports,
                                            sizeof *cfg->tcp_transports);
@@ -487,7 +411,7 @@ static const weir_config_key_t middleware_keys[] = {
 static void add_middleware(weir_config_ctx_t *ctx, const weir_config_node_t *name,
                            const weir_config_node_t *v, void *arg)
 {
-    if (!name_ok(ctx, name)) return;
+    if (!weir_config_name_ok(ctx, name)) return;
     weir_config_t *cfg = ctx->cfg;
     cfg->tcp_middlewares = weir_config_grow(cfg->tcp_middlewares, cfg->num_tcp_middlewares,
                                             sizeof *cfg->tcp_middlewares);
@@ -523,15 +447,15 @@ void weir_config_set_tcp(weir_config_ctx_t *ctx, const weir_config_node_t *key,
 /* ---- the udp section ---- */
 
 static const weir_config_key_t udp_router_keys[] = {
-    {"entryPoints", WEIR_KEY_CUSTOM, 0, NULL, set_entrypoints, 0},
-    {"service", WEIR_KEY_CUSTOM, 0, NULL, set_service, 0},
+    {"entryPoints", WEIR_KEY_CUSTOM, 0, NULL, weir_config_set_router_entrypoints, 0},
+    {"service", WEIR_KEY_CUSTOM, 0, NULL, weir_config_set_router_service, 0},
     END,
 };
 
 static void add_udp_router(weir_config_ctx_t *ctx, const weir_config_node_t *name,
                            const weir_config_node_t *v, void *arg)
 {
-    if (!name_ok(ctx, name)) return;
+    if (!weir_config_name_ok(ctx, name)) return;
     weir_config_t *cfg = ctx->cfg;
     cfg->udp_routers =
         weir_config_grow(cfg->udp_routers, cfg->num_udp_routers, sizeof *cfg->udp_routers);
@@ -553,7 +477,7 @@ static void set_udp_lb(weir_config_ctx_t *ctx, const weir_config_node_t *key,
                        const weir_config_node_t *v, void *target)
 {
     weir_tcp_service_cfg_t *s = target;
-    if (!one_type(ctx, key)) return;
+    if (!weir_config_one_service_type(ctx, key)) return;
     s->kind = WEIR_SERVICE_LOADBALANCER;
     weir_config_walk_map(ctx, v, udp_lb_keys, s);
 }
@@ -567,7 +491,7 @@ static const weir_config_key_t udp_service_keys[] = {
 static void add_udp_service(weir_config_ctx_t *ctx, const weir_config_node_t *name,
                             const weir_config_node_t *v, void *arg)
 {
-    if (!name_ok(ctx, name)) return;
+    if (!weir_config_name_ok(ctx, name)) return;
     weir_config_t *cfg = ctx->cfg;
     cfg->udp_services =
         weir_config_grow(cfg->udp_services, cfg->num_udp_services, sizeof *cfg->udp_services);

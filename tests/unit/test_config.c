@@ -579,9 +579,10 @@ static void test_bad_middleware(void **state)
 static void test_bad_unsupported(void **state)
 {
     EXPECT_ERRORS(BAD "unsupported.yml",
-                  BAD "unsupported.yml:4:5: entryPoints.web.udp: not supported yet",
+                  BAD "unsupported.yml:4:5: entryPoints.web.observability: not supported yet",
                   BAD "unsupported.yml:5:1: api: not supported yet",
-                  BAD "unsupported.yml:7:1: udp: not supported yet");
+                  BAD "unsupported.yml:9:5: tcp.middlewares.m: needs ipAllowList or inFlightConn",
+                  BAD "unsupported.yml:9:9: tcp.middlewares.m.ipWhiteList: not supported yet");
 }
 
 static void test_bad_syntax(void **state)
