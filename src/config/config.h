@@ -657,6 +657,9 @@ void weir_config_resolve(weir_config_ctx_t *ctx);
 
 /* -- config_load.c -- */
 void weir_config_router_clear(weir_router_cfg_t *r);
+/* -- config_static.c: a list of IP addresses or CIDRs ("invalid ..." errors) -- */
+void weir_config_walk_cidrs(weir_config_ctx_t *ctx, const weir_config_node_t *v,
+                            weir_cidr_t **list, size_t *n);
 /* -- config_dynamic.c, shared with config_tcp.c -- */
 bool weir_config_name_ok(weir_config_ctx_t *ctx, const weir_config_node_t *name);
 void weir_config_set_router_priority(weir_config_ctx_t *ctx, const weir_config_node_t *key,

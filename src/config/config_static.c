@@ -156,20 +156,25 @@ static void add_cidr(weir_config_ctx_t *ctx, const weir_config_node_t *item, siz
     free(text);
 }
 
+void weir_config_walk_cidrs(weir_config_ctx_t *ctx, const weir_config_node_t *v,
+                            weir_cidr_t **list, size_t *n)
+{
+    cidr_list_t l = {list, n};
+    weir_config_walk_list(ctx, v, add_cidr, &l);
+}
+
 static void set_trusted_ips(weir_config_ctx_t *ctx, const weir_config_node_t *key,
                             const weir_config_node_t *v, void *target)
 {
     weir_entrypoint_cfg_t *ep = target;
-    cidr_list_t l = {&ep->fwd_trusted, &ep->num_fwd_trusted};
-    weir_config_walk_list(ctx, v, add_cidr, &l);
+    weir_config_walk_cidrs(ctx, v, &ep->fwd_trusted, &ep->num_fwd_trusted);
 }
 
 static void set_pp_trusted_ips(weir_config_ctx_t *ctx, const weir_config_node_t *key,
                                const weir_config_node_t *v, void *target)
 {
     weir_entrypoint_cfg_t *ep = target;
-    cidr_list_t l = {&ep->pp_trusted, &ep->num_pp_trusted};
-    weir_config_walk_list(ctx, v, add_cidr, &l);
+    weir_config_walk_cidrs(ctx, v, &ep->pp_trusted, &ep->num_pp_trusted);
 }
 
 static const weir_config_key_t proxy_protocol_keys[] = {

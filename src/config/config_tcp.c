@@ -331,25 +331,11 @@ static void set_transports(weir_config_ctx_t *ctx, const weir_config_node_t *key
 
 /* ---- middlewares ---- */
 
-static void add_range(weir_config_ctx_t *ctx, const weir_config_node_t *item, size_t i, void *arg)
-{
-    weir_tcp_middleware_cfg_t *m = arg;
-    char *text = NULL;
-    if (!weir_config_get_string(ctx, item, &text)) return;
-    weir_cidr_t c;
-    if (weir_cidr_parse(text, &c) < 0) {
-        weir_config_key_error(ctx, item, "invalid IP address or CIDR \"%s\"", text);
-    } else {
-        m->ranges = weir_config_grow(m->ranges, m->num_ranges, sizeof *m->ranges);
-        m->ranges[m->num_ranges++] = c;
-    }
-    free(text);
-}
-
 static void set_source_range(weir_config_ctx_t *ctx, const weir_config_node_t *key,
                              const weir_config_node_t *v, void *target)
 {
-    weir_config_walk_list(ctx, v, add_range, target);
+    weir_tcp_middleware_cfg_t *m = target;
+    weir_config_walk_cidrs(ctx, v, &m->ranges, &m->num_ranges);
 }
 
 static const weir_config_key_t allowlist_keys[] = {
