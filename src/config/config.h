@@ -14,6 +14,7 @@
 #ifndef WEIR_CONFIG_H
 #define WEIR_CONFIG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -228,9 +229,11 @@ typedef struct {
 
 typedef struct {
     char *address; /* "host:port" as written */
+    char *host;    /* its host part (no brackets): the name sent and verified over TLS */
     weir_pos_t pos;
     struct sockaddr_storage addr; /* resolved at load */
     socklen_t addrlen;
+    int tls; /* tls: TLS toward the server; -1 unset (then: its transport has a tls section) */
 } weir_tcp_server_cfg_t;
 
 typedef struct {
@@ -266,7 +269,18 @@ typedef struct {
     int64_t dial_timeout_ms;       /* default 30s */
     int64_t dial_keep_alive_ms;    /* default 15s; negative: off */
     int64_t termination_delay_ms;  /* default 100ms; negative: wait forever */
+    int has_tls;                   /* a tls section is present */
+    weir_servers_transport_cfg_t tls; /* its serverName, insecureSkipVerify, rootCAs,
+                                       * certificates (the other fields are unused) */
 } weir_tcp_transport_cfg_t;
+
+/* Whether weir speaks TLS to server srv of a TCP service using transport t:
+ * the server's tls key, else whether the transport has a tls section. */
+static inline bool weir_tcp_server_tls(const weir_tcp_server_cfg_t *srv,
+                                       const weir_tcp_transport_cfg_t *t)
+{
+    return srv->tls >= 0 ? srv->tls != 0 : t->has_tls != 0;
+}
 
 
 /* ---- dynamic configuration (tls) ---- */
@@ -650,6 +664,10 @@ void weir_config_set_transport_root_cas(weir_config_ctx_t *ctx, const weir_confi
 void weir_config_set_transport_certificates(weir_config_ctx_t *ctx, const weir_config_node_t *key,
                                             const weir_config_node_t *value, void *target);
 void weir_config_transport_tls_copy(weir_servers_transport_cfg_t *t);
+void weir_config_set_router_tls_options(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                                        const weir_config_node_t *v, void *target);
+void weir_config_set_router_tls_domains(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                                        const weir_config_node_t *v, void *target);
 void weir_config_transport_tls_free(weir_servers_transport_cfg_t *t);
 
 /* -- config_resolve.c: cross-references once every file is read -- */

@@ -33,6 +33,23 @@ static void set_nonempty(weir_config_ctx_t *ctx, const weir_config_node_t *v, ch
     }
 }
 
+/* terminationDelay: a duration, or a negative one for "never": the other
+ * direction may run until it ends by itself (Traefik's meaning). */
+static void get_termination_delay(weir_config_ctx_t *ctx, const weir_config_node_t *v,
+                                  int64_t *target)
+{
+    int64_t ms;
+    if (v->kind == WEIR_CONFIG_SCALAR && v->text && v->text[0] == '-') {
+        if (weir_duration_parse(v->text + 1, &ms) < 0) {
+            weir_config_key_error(ctx, v, "invalid duration \"%s\"", v->text);
+            return;
+        }
+        *target = -1;
+        return;
+    }
+    weir_config_get_duration(ctx, v, target);
+}
+
 /* ---- routers ---- */
 
 static void set_rule(weir_config_ctx_t *ctx, const weir_config_node_t *key,
@@ -71,10 +88,13 @@ static void set_router_middlewares(weir_config_ctx_t *ctx, const weir_config_nod
     weir_config_walk_list(ctx, v, add_router_middleware, target);
 }
 
+/* tls: passthrough relays the TLS bytes as they are; without it weir
+ * terminates TLS (the certificate by SNI from the store, the router's
+ * options) and relays the plaintext. */
 static const weir_config_key_t router_tls_keys[] = {
     {"passthrough", WEIR_KEY_BOOL, offsetof(weir_router_cfg_t, passthrough), NULL, NULL, 0},
-    UNSUPPORTED("options"),
-    UNSUPPORTED("domains"),
+    {"options", WEIR_KEY_CUSTOM, 0, NULL, weir_config_set_router_tls_options, 0},
+    {"domains", WEIR_KEY_CUSTOM, 0, NULL, weir_config_set_router_tls_domains, 0},
     UNSUPPORTED("certResolver"),
     END,
 };
@@ -85,9 +105,6 @@ static void set_router_tls(weir_config_ctx_t *ctx, const weir_config_node_t *key
     weir_router_cfg_t *r = target;
     r->tls = 1;
     weir_config_walk_map(ctx, v, router_tls_keys, r);
-    if (!r->passthrough)
-        weir_config_key_error(ctx, key, "TLS termination on TCP routers is not supported yet "
-                                        "(only passthrough: true)");
 }
 
 static const weir_config_key_t router_keys[] = {
@@ -130,12 +147,21 @@ static void set_address(weir_config_ctx_t *ctx, const weir_config_node_t *key,
                                       sizeof err) < 0) {
         srv->addrlen = 0;
         weir_config_key_error(ctx, v, "%s", err);
+        return;
     }
+    /* the host part: "[v6]:port" or "host:port" (the port is required) */
+    const char *a = srv->address, *end = strrchr(a, ':');
+    if (*a == '[') {
+        a++;
+        end = strchr(a, ']');
+    }
+    free(srv->host);
+    srv->host = strndup(a, end ? (size_t)(end - a) : strlen(a));
 }
 
 static const weir_config_key_t server_keys[] = {
     {"address", WEIR_KEY_CUSTOM, 0, NULL, set_address, 0},
-    UNSUPPORTED("tls"),
+    {"tls", WEIR_KEY_BOOL, offsetof(weir_tcp_server_cfg_t, tls), NULL, NULL, 0},
     END,
 };
 
@@ -146,6 +172,7 @@ static void add_server(weir_config_ctx_t *ctx, const weir_config_node_t *item, s
     weir_tcp_server_cfg_t *srv = &s->servers[s->num_servers++];
     memset(srv, 0, sizeof *srv);
     srv->pos = weir_config_pos(ctx, item);
+    srv->tls = -1;
     weir_config_walk_map(ctx, item, server_keys, srv);
     if (!weir_config_map_get(item, "address") &&
         (weir_config_is_empty(item) || item->kind == WEIR_CONFIG_MAP))
@@ -190,12 +217,26 @@ static void set_lb_transport(weir_config_ctx_t *ctx, const weir_config_node_t *k
     set_nonempty(ctx, v, &s->servers_transport, &s->transport_pos, "a serversTransport name");
 }
 
+/* The older loadBalancer.terminationDelay is an integer of milliseconds
+ * (Traefik's *int); a duration string is taken too. */
+static void set_lb_termination_delay(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                                     const weir_config_node_t *v, void *target)
+{
+    int64_t *ms = &((weir_tcp_service_cfg_t *)target)->termination_delay_ms;
+    const char *t = v->kind == WEIR_CONFIG_SCALAR ? v->text : NULL;
+    if (t && *t && strspn(t + (*t == '-'), "0123456789") == strlen(t + (*t == '-'))) {
+        int64_t n;
+        if (weir_config_get_int(ctx, v, INT_MIN, INT_MAX, &n)) *ms = n < 0 ? -1 : n;
+        return;
+    }
+    get_termination_delay(ctx, v, ms);
+}
+
 static const weir_config_key_t load_balancer_keys[] = {
     {"servers", WEIR_KEY_CUSTOM, 0, NULL, set_servers, 0},
     {"serversTransport", WEIR_KEY_CUSTOM, 0, NULL, set_lb_transport, 0},
     {"proxyProtocol", WEIR_KEY_CUSTOM, 0, NULL, set_lb_pp, 0},
-    {"terminationDelay", WEIR_KEY_DURATION, offsetof(weir_tcp_service_cfg_t, termination_delay_ms),
-     NULL, NULL, 0},
+    {"terminationDelay", WEIR_KEY_CUSTOM, 0, NULL, set_lb_termination_delay, 0},
     UNSUPPORTED("healthCheck"),
     END,
 };
@@ -265,15 +306,41 @@ static void set_transport_pp(weir_config_ctx_t *ctx, const weir_config_node_t *k
     weir_config_walk_map(ctx, v, pp_keys, &t->proxy_protocol);
 }
 
+static void set_transport_termination_delay(weir_config_ctx_t *ctx,
+                                            const weir_config_node_t *key,
+                                            const weir_config_node_t *v, void *target)
+{
+    get_termination_delay(ctx, v, &((weir_tcp_transport_cfg_t *)target)->termination_delay_ms);
+}
+
+/* tls: how weir speaks TLS to the servers (Traefik's TLSClientConfig). */
+static const weir_config_key_t transport_tls_keys[] = {
+    {"serverName", WEIR_KEY_CUSTOM, 0, NULL, weir_config_set_transport_server_name, 0},
+    {"insecureSkipVerify", WEIR_KEY_BOOL, offsetof(weir_servers_transport_cfg_t, insecure_skip_verify),
+     NULL, NULL, 0},
+    {"rootCAs", WEIR_KEY_CUSTOM, 0, NULL, weir_config_set_transport_root_cas, 0},
+    {"certificates", WEIR_KEY_CUSTOM, 0, NULL, weir_config_set_transport_certificates, 0},
+    UNSUPPORTED("peerCertURI"),
+    UNSUPPORTED("spiffe"),
+    END,
+};
+
+static void set_transport_tls(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                              const weir_config_node_t *v, void *target)
+{
+    weir_tcp_transport_cfg_t *t = target;
+    t->has_tls = 1;
+    weir_config_walk_map(ctx, v, transport_tls_keys, &t->tls);
+}
+
 static const weir_config_key_t transport_keys[] = {
     {"dialTimeout", WEIR_KEY_DURATION, offsetof(weir_tcp_transport_cfg_t, dial_timeout_ms), NULL,
      NULL, 0},
     {"dialKeepAlive", WEIR_KEY_DURATION, offsetof(weir_tcp_transport_cfg_t, dial_keep_alive_ms),
      NULL, NULL, 0},
-    {"terminationDelay", WEIR_KEY_DURATION,
-     offsetof(weir_tcp_transport_cfg_t, termination_delay_ms), NULL, NULL, 0},
+    {"terminationDelay", WEIR_KEY_CUSTOM, 0, NULL, set_transport_termination_delay, 0},
     {"proxyProtocol", WEIR_KEY_CUSTOM, 0, NULL, set_transport_pp, 0},
-    UNSUPPORTED("tls"),
+    {"tls", WEIR_KEY_CUSTOM, 0, NULL, set_transport_tls, 0},
     UNSUPPORTED("spiffe"),
     END,
 };
@@ -297,6 +364,8 @@ static void add_transport(weir_config_ctx_t *ctx, const weir_config_node_t *name
     transport_defaults(t);
     t->name = weir_config_xstrdup(name->text);
     t->pos = weir_config_pos(ctx, name);
+    t->tls.name = t->name;
+    t->tls.pos = t->pos;
     weir_config_walk_map(ctx, v, transport_keys, t);
 }
 
@@ -709,8 +778,10 @@ static void free_services(weir_tcp_service_cfg_t *arr, size_t n)
     for (size_t i = 0; i < n; i++) {
         weir_tcp_service_cfg_t *s = &arr[i];
         free(s->name);
-        for (size_t k = 0; k < s->num_servers; k++)
+        for (size_t k = 0; k < s->num_servers; k++) {
             free(s->servers[k].address);
+            free(s->servers[k].host);
+        }
         free(s->servers);
         free(s->servers_transport);
         for (size_t k = 0; k < s->num_children; k++)
@@ -730,8 +801,10 @@ void weir_config_tcp_free(weir_config_t *cfg)
         weir_config_router_clear(&cfg->udp_routers[i]);
     free(cfg->udp_routers);
     free_services(cfg->udp_services, cfg->num_udp_services);
-    for (size_t i = 0; i < cfg->num_tcp_transports; i++)
+    for (size_t i = 0; i < cfg->num_tcp_transports; i++) {
         free(cfg->tcp_transports[i].name);
+        weir_config_transport_tls_free(&cfg->tcp_transports[i].tls);
+    }
     free(cfg->tcp_transports);
     for (size_t i = 0; i < cfg->num_tcp_middlewares; i++) {
         free(cfg->tcp_middlewares[i].name);

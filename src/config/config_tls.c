@@ -127,7 +127,7 @@ static void get_domains(weir_config_ctx_t *ctx, const weir_config_node_t *v, cha
 
 /* ---- router tls ---- */
 
-static void set_router_tls_options(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+void weir_config_set_router_tls_options(weir_config_ctx_t *ctx, const weir_config_node_t *key,
                                    const weir_config_node_t *v, void *target)
 {
     weir_router_cfg_t *r = target;
@@ -141,7 +141,7 @@ static void set_router_tls_options(weir_config_ctx_t *ctx, const weir_config_nod
     r->tls_options = NULL;
 }
 
-static void set_router_tls_domains(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+void weir_config_set_router_tls_domains(weir_config_ctx_t *ctx, const weir_config_node_t *key,
                                    const weir_config_node_t *v, void *target)
 {
     weir_router_cfg_t *r = target;
@@ -149,8 +149,8 @@ static void set_router_tls_domains(weir_config_ctx_t *ctx, const weir_config_nod
 }
 
 static const weir_config_key_t router_tls_keys[] = {
-    {"options", WEIR_KEY_CUSTOM, 0, NULL, set_router_tls_options, 0},
-    {"domains", WEIR_KEY_CUSTOM, 0, NULL, set_router_tls_domains, 0},
+    {"options", WEIR_KEY_CUSTOM, 0, NULL, weir_config_set_router_tls_options, 0},
+    {"domains", WEIR_KEY_CUSTOM, 0, NULL, weir_config_set_router_tls_domains, 0},
     UNSUPPORTED("certResolver"),
     END,
 };
@@ -821,21 +821,28 @@ static uint16_t port_of(const struct sockaddr_storage *a)
     return 0;
 }
 
-void weir_config_resolve_tls(weir_config_ctx_t *ctx)
+static void resolve_router_options(weir_config_ctx_t *ctx, const char *section,
+                                   weir_router_cfg_t *routers, size_t num)
 {
-    weir_config_t *cfg = ctx->cfg;
-    for (size_t i = 0; i < cfg->num_routers; i++) {
-        weir_router_cfg_t *r = &cfg->routers[i];
+    for (size_t i = 0; i < num; i++) {
+        weir_router_cfg_t *r = &routers[i];
         r->tls_options_index = 0;
         if (!r->tls_options) continue;
         char where[320];
-        snprintf(where, sizeof where, "http.routers.%s.tls.options", r->name);
-        int k = find_option(cfg, r->tls_options);
+        snprintf(where, sizeof where, "%s.routers.%s.tls.options", section, r->name);
+        int k = find_option(ctx->cfg, r->tls_options);
         if (k < 0)
             unknown_option(ctx, r->tls_options_pos, where, r->tls_options);
         else
             r->tls_options_index = k;
     }
+}
+
+void weir_config_resolve_tls(weir_config_ctx_t *ctx)
+{
+    weir_config_t *cfg = ctx->cfg;
+    resolve_router_options(ctx, "http", cfg->routers, cfg->num_routers);
+    resolve_router_options(ctx, "tcp", cfg->tcp_routers, cfg->num_tcp_routers);
     for (size_t i = 0; i < cfg->num_entrypoints; i++) {
         weir_entrypoint_cfg_t *ep = &cfg->entrypoints[i];
         char where[320];

@@ -819,7 +819,7 @@ static int start_tls(weir_conn_t *c)
     const weir_tls_cert_t *cert;
     int opt = weir_tls_pick(ctx, &ch, &cert);
     gnutls_session_t session;
-    if (weir_tls_session_new(ctx, opt, cert, &session) < 0) {
+    if (weir_tls_session_new(ctx, opt, cert, true, &session) < 0) {
         conn_close(c); /* sniStrict and no certificate for the name */
         return 1;
     }

@@ -13,8 +13,10 @@
 #include "l4/l4.h"
 #include "l4/proxy_proto.h"
 #include "rules/rules.h"
+#include "tls/tls.h"
 
 #define PIPE_CAP (64 * 1024) /* a pipe's default capacity */
+#define BUF_CAP WEIR_BUF_BLOCK /* bytes a buffered relay holds per direction */
 #define MAX_ALPNS 8
 #define PICK_DEPTH 8         /* weighted services inside weighted services */
 
@@ -35,11 +37,18 @@ struct weir_l4 {
     weir_view_t *view;  /* keeps the route and service alive across reloads */
     const weir_tcp_route_t *route;
     int64_t termination_delay_ms;
-    weir_buf_t head; /* to the server before anything else: PROXY header, bytes already read */
+    weir_buf_t head; /* to the server before anything else: the PROXY header, and
+                      * (spliced relays) the client bytes already read */
+    weir_tls_io_t *utls; /* TLS toward the server, NULL: none */
+    /* spliced relays (no TLS end): a pipe per direction */
     int pipe_cu[2], pipe_uc[2];
     size_t in_cu, in_uc; /* bytes sitting in each pipe */
+    /* buffered relays (weir terminates or originates TLS) */
+    weir_buf_t buf_cu, buf_uc;
     uint8_t connecting : 1, u_rd : 1, u_wr : 1, c_eof : 1, u_eof : 1, c_shut : 1, u_shut : 1,
         lingering : 1;
+    uint8_t buffered : 1;
+    bool c_bye, u_bye; /* close_notify sent to the client / the server */
 };
 
 /* ---- routing ---- */
@@ -68,8 +77,8 @@ static bool https_claims(const weir_tcp_ep_t *te, weir_slice_t sni)
     return false;
 }
 
-static void start_relay(weir_conn_t *c, const weir_tcp_route_t *route, weir_slice_t sni,
-                        weir_slice_t alpn);
+static void start_relay(weir_conn_t *c, const weir_tcp_route_t *route,
+                        const weir_client_hello_t *ch, weir_slice_t sni, weir_slice_t alpn);
 
 int weir_l4_route_tls(weir_conn_t *c, const weir_client_hello_t *ch)
 {
@@ -94,7 +103,7 @@ int weir_l4_route_tls(weir_conn_t *c, const weir_client_hello_t *ch)
                    req.sni.ptr);
         return -1;
     }
-    start_relay(c, r, req.sni, na ? alpns[0] : WEIR_SLICE_NULL);
+    start_relay(c, r, ch, req.sni, na ? alpns[0] : WEIR_SLICE_NULL);
     return 1;
 }
 
@@ -107,7 +116,7 @@ int weir_l4_route_plain(weir_conn_t *c)
     const weir_tcp_route_t *r = weir_router_table_match(te->plain, &req);
     if (!r)
         return 0;
-    start_relay(c, r, WEIR_SLICE_NULL, WEIR_SLICE_NULL);
+    start_relay(c, r, NULL, WEIR_SLICE_NULL, WEIR_SLICE_NULL);
     return 1;
 }
 
@@ -295,8 +304,17 @@ static void on_up_io(weir_io_t *io, unsigned events)
         l4_close(l);
         return;
     }
-    if (!l->connecting)
-        pump(l);
+    if (l->connecting)
+        return;
+    if (l->utls && (events & WEIR_EV_WRITE)) {
+        int f = weir_tls_io_flush(l->utls);
+        if (f < 0) {
+            l4_close(l);
+            return;
+        }
+        l->u_wr = f == 1;
+    }
+    pump(l);
 }
 
 /* Moves bytes from src to dst through a pipe. Returns -1 on an error. */
@@ -336,27 +354,159 @@ static int move(int src, uint8_t *src_rd, uint8_t *src_eof, int pipe[2], size_t 
     return 0;
 }
 
+/* One end of a relay where TLS is terminated or originated: the socket,
+ * its TLS session (NULL: plain) and its readiness. */
+typedef struct {
+    int fd;
+    weir_tls_io_t *tls;
+    uint8_t *rd, *wr, *eof;
+} end_t;
+
+/* Moves bytes from src to dst through b (up to BUF_CAP held), decrypting
+ * or encrypting where an end has TLS. Returns -1 on an error. */
+static int move_buffered(end_t src, weir_buf_t *b, end_t dst)
+{
+    for (int rounds = 0; rounds < 64; rounds++) {
+        bool progress = false;
+        if (*src.rd && !*src.eof && weir_buf_len(b) < BUF_CAP) {
+            if (weir_buf_reserve(b, BUF_CAP - weir_buf_len(b)) < 0)
+                return -1;
+            size_t room = weir_buf_room(b);
+            ssize_t n = src.tls ? weir_tls_io_read(src.tls, weir_buf_tail(b), room)
+                                : recv(src.fd, weir_buf_tail(b), room, 0);
+            if (n > 0) {
+                b->end += (uint32_t)n;
+                progress = true;
+            } else if (n == 0) {
+                *src.eof = 1;
+            } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                *src.rd = 0;
+            } else if (errno != EINTR) {
+                return -1;
+            }
+        }
+        if (weir_buf_len(b) && *dst.wr) {
+            ssize_t n;
+            if (dst.tls) {
+                struct iovec iov = {weir_buf_head(b), weir_buf_len(b)};
+                n = weir_tls_io_writev(dst.tls, &iov, 1);
+                if (n < 0)
+                    return -1;
+                if (n == 0 || dst.tls->wr_full)
+                    *dst.wr = 0;
+            } else {
+                n = send(dst.fd, weir_buf_head(b), weir_buf_len(b), MSG_NOSIGNAL);
+                if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+                    *dst.wr = 0;
+                    n = 0;
+                } else if (n < 0 && errno != EINTR) {
+                    return -1;
+                }
+            }
+            if (n > 0) {
+                weir_buf_consume(b, (size_t)n);
+                progress = true;
+            }
+        }
+        if (!progress)
+            break;
+    }
+    if (!weir_buf_len(b))
+        weir_buf_release(b);
+    return 0;
+}
+
+/* Tells the side on fd (with TLS session tls, or none) that no more bytes
+ * come: close_notify first, then the TCP FIN once the records are out.
+ * Returns true when the FIN went. */
+static bool finish_side(int fd, weir_tls_io_t *tls, bool *bye_sent)
+{
+    if (tls && !*bye_sent) {
+        weir_tls_io_bye(tls);
+        *bye_sent = true;
+    }
+    if (tls && weir_buf_len(&tls->out))
+        return false;
+    shutdown(fd, SHUT_WR);
+    return true;
+}
+
+/* The TLS handshakes of a terminating or originating relay: 1 when both
+ * ends are ready, 0 when waiting, -1 on failure. */
+static int handshakes(weir_l4_t *l)
+{
+    weir_conn_t *c = l->c;
+    if (c->tls && !c->tls->handshaken) {
+        int rc = weir_tls_io_handshake(c->tls);
+        if (rc < 0) {
+            weir_debug("tcp: %s: TLS handshake with the client failed", l->route->full_name);
+            return -1;
+        }
+        c->wr_ready = !c->tls->wr_full;
+        if (rc == 0)
+            return 0;
+        c->rd_ready = 1; /* application data may have come with the Finished */
+        weir_timer_stop(&c->timer);
+    }
+    if (l->connecting)
+        return 0;
+    if (l->utls && !l->utls->handshaken) {
+        if (weir_buf_len(&l->head))
+            return 0; /* the PROXY header goes before the handshake */
+        int rc = weir_tls_io_handshake(l->utls);
+        if (rc < 0) {
+            weir_debug("tcp: %s: TLS handshake with the server failed", l->route->full_name);
+            return -1;
+        }
+        l->u_wr = !l->utls->wr_full;
+        if (rc == 0)
+            return 0;
+        l->u_rd = 1;
+    }
+    return 1;
+}
+
 static void pump(weir_l4_t *l)
 {
     weir_conn_t *c = l->c;
-    uint8_t c_rd = c->rd_ready, c_wr = c->wr_ready;
-    while (weir_buf_len(&l->head) && l->u_wr) {
-        ssize_t n = send(l->up.fd, weir_buf_head(&l->head), weir_buf_len(&l->head), MSG_NOSIGNAL);
-        if (n > 0) {
-            weir_buf_consume(&l->head, (size_t)n);
-        } else if (n < 0 && errno == EAGAIN) {
-            l->u_wr = 0;
-        } else if (!(n < 0 && errno == EINTR)) {
-            l4_close(l);
-            return;
+    if (!l->connecting) {
+        while (weir_buf_len(&l->head) && l->u_wr) {
+            ssize_t n =
+                send(l->up.fd, weir_buf_head(&l->head), weir_buf_len(&l->head), MSG_NOSIGNAL);
+            if (n > 0) {
+                weir_buf_consume(&l->head, (size_t)n);
+            } else if (n < 0 && errno == EAGAIN) {
+                l->u_wr = 0;
+            } else if (!(n < 0 && errno == EINTR)) {
+                l4_close(l);
+                return;
+            }
         }
+        if (!weir_buf_len(&l->head))
+            weir_buf_release(&l->head);
     }
-    if (weir_buf_len(&l->head))
+    int hs = handshakes(l);
+    if (hs < 0) {
+        l4_close(l);
+        return;
+    }
+    if (hs == 0 || weir_buf_len(&l->head))
         return; /* the server takes the first bytes before anything else */
-    weir_buf_release(&l->head);
+    uint8_t c_rd = c->rd_ready, c_wr = c->wr_ready;
     uint8_t u_rd = l->u_rd, u_wr = l->u_wr, c_eof = l->c_eof, u_eof = l->u_eof;
-    if (move(c->io.fd, &c_rd, &c_eof, l->pipe_cu, &l->in_cu, l->up.fd, &u_wr) < 0 ||
-        move(l->up.fd, &u_rd, &u_eof, l->pipe_uc, &l->in_uc, c->io.fd, &c_wr) < 0) {
+    int rc;
+    if (l->buffered) {
+        end_t ce = {c->io.fd, c->tls, &c_rd, &c_wr, &c_eof};
+        end_t ue = {l->up.fd, l->utls, &u_rd, &u_wr, &u_eof};
+        rc = move_buffered(ce, &l->buf_cu, ue);
+        if (rc == 0)
+            rc = move_buffered(ue, &l->buf_uc, ce);
+    } else {
+        rc = move(c->io.fd, &c_rd, &c_eof, l->pipe_cu, &l->in_cu, l->up.fd, &u_wr);
+        if (rc == 0)
+            rc = move(l->up.fd, &u_rd, &u_eof, l->pipe_uc, &l->in_uc, c->io.fd, &c_wr);
+    }
+    if (rc < 0) {
         l4_close(l);
         return;
     }
@@ -367,14 +517,10 @@ static void pump(weir_l4_t *l)
     l->c_eof = c_eof;
     l->u_eof = u_eof;
     /* Half-close: a side that finished sending is told on to the other. */
-    if (l->c_eof && !l->in_cu && !l->u_shut) {
-        shutdown(l->up.fd, SHUT_WR);
-        l->u_shut = 1;
-    }
-    if (l->u_eof && !l->in_uc && !l->c_shut) {
-        shutdown(c->io.fd, SHUT_WR);
-        l->c_shut = 1;
-    }
+    if (l->c_eof && !l->in_cu && !weir_buf_len(&l->buf_cu) && !l->u_shut)
+        l->u_shut = finish_side(l->up.fd, l->utls, &l->u_bye);
+    if (l->u_eof && !l->in_uc && !weir_buf_len(&l->buf_uc) && !l->c_shut)
+        l->c_shut = finish_side(c->io.fd, c->tls, &l->c_bye);
     if (l->u_shut && l->c_shut) {
         l4_close(l);
         return;
@@ -390,7 +536,7 @@ static void pump(weir_l4_t *l)
 void weir_l4_on_io(weir_conn_t *c)
 {
     weir_l4_t *l = c->l4;
-    if (l && !l->connecting)
+    if (l)
         pump(l);
 }
 
@@ -408,8 +554,53 @@ static socklen_t sa_len(const struct sockaddr *sa)
     return sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
 }
 
-static void start_relay(weir_conn_t *c, const weir_tcp_route_t *route, weir_slice_t sni,
-                        weir_slice_t alpn)
+/* Terminates the client's TLS (the ClientHello is in c->in): the
+ * certificate for its SNI from the store, the router's TLS options, no
+ * ALPN (the relayed bytes are whatever the client speaks: negotiating h2
+ * for a server that does not is Traefik's #9484). */
+static int start_client_tls(weir_conn_t *c, const weir_tcp_route_t *route,
+                            const weir_client_hello_t *ch)
+{
+    weir_tls_ctx_t *ctx = c->worker->view->snap->tls;
+    if (!ctx || !ch)
+        return -1;
+    const weir_tls_cert_t *cert;
+    weir_tls_pick(ctx, ch, &cert);
+    int opt = route->cfg->tls_options_index;
+    gnutls_session_t session;
+    if (weir_tls_session_new(ctx, opt, cert, false, &session) < 0)
+        return -1;
+    c->tls = calloc(1, sizeof *c->tls);
+    if (!c->tls) {
+        gnutls_deinit(session);
+        return -1;
+    }
+    weir_tls_io_init(c->tls, ctx, session, c->io.fd, &c->in);
+    c->is_tls = 1;
+    c->tls_opt = (int16_t)opt;
+    return 0;
+}
+
+/* TLS toward the server (its tls key, or its transport's tls section). */
+static int start_server_tls(weir_l4_t *l, const weir_tcp_service_rt_t *owner,
+                            const weir_tcp_server_cfg_t *srv)
+{
+    weir_tls_ctx_t *ctx = l->view->snap->tls;
+    gnutls_session_t session;
+    if (!ctx || weir_tls_tcp_client_session_new(ctx, owner->cfg->transport_index,
+                                                srv->host ? srv->host : "", &session) < 0)
+        return -1;
+    l->utls = calloc(1, sizeof *l->utls);
+    if (!l->utls) {
+        gnutls_deinit(session);
+        return -1;
+    }
+    weir_tls_io_init(l->utls, ctx, session, l->up.fd, NULL);
+    return 0;
+}
+
+static void start_relay(weir_conn_t *c, const weir_tcp_route_t *route,
+                        const weir_client_hello_t *ch, weir_slice_t sni, weir_slice_t alpn)
 {
     weir_worker_t *w = c->worker;
     weir_l4_t *l = calloc(1, sizeof *l);
@@ -423,21 +614,37 @@ static void start_relay(weir_conn_t *c, const weir_tcp_route_t *route, weir_slic
     l->view = weir_worker_view_acquire(w);
     c->l4 = l;
     c->state = CONN_L4;
-    weir_timer_stop(&c->timer);
+    bool terminate = ch && !route->cfg->passthrough;
+    if (!terminate)
+        weir_timer_stop(&c->timer); /* else it bounds the handshake */
     if (!middlewares_allow(l)) {
         weir_conn_abort(c);
         return;
     }
     const weir_tcp_service_rt_t *owner = NULL;
     const weir_tcp_server_cfg_t *srv = pick(route->service, 0, &owner);
-    if (!srv || !srv->addrlen || new_pipe(l->pipe_cu) < 0 || new_pipe(l->pipe_uc) < 0) {
+    if (!srv || !srv->addrlen) {
         weir_debug("tcp: %s: no server to relay to", route->full_name);
         weir_conn_abort(c);
         return;
     }
     const weir_tcp_transport_cfg_t *tr = owner->transport;
+    bool server_tls = weir_tcp_server_tls(srv, tr);
+    l->buffered = terminate || server_tls;
+    if (terminate) {
+        alpn = WEIR_SLICE_NULL; /* none is negotiated */
+        if (start_client_tls(c, route, ch) < 0) {
+            weir_conn_abort(c);
+            return;
+        }
+    }
+    if (!l->buffered && (new_pipe(l->pipe_cu) < 0 || new_pipe(l->pipe_uc) < 0)) {
+        weir_conn_abort(c);
+        return;
+    }
     l->termination_delay_ms = owner->termination_delay_ms;
-    /* the PROXY header first, then what was read from the client already */
+    /* the PROXY header first (before any TLS to the server), then what was
+     * read from the client already */
     if (owner->proxy_protocol) {
         struct sockaddr_storage local;
         socklen_t llen = sizeof local;
@@ -454,8 +661,9 @@ static void start_relay(weir_conn_t *c, const weir_tcp_route_t *route, weir_slic
             return;
         }
     }
+    weir_buf_t *early = l->buffered ? &l->buf_cu : &l->head;
     if (weir_buf_len(&c->in) &&
-        weir_buf_append(&l->head, weir_buf_head(&c->in), weir_buf_len(&c->in)) < 0) {
+        weir_buf_append(early, weir_buf_head(&c->in), weir_buf_len(&c->in)) < 0) {
         weir_conn_abort(c);
         return;
     }
@@ -479,8 +687,14 @@ static void start_relay(weir_conn_t *c, const weir_tcp_route_t *route, weir_slic
     l->up.fd = fd;
     l->up.cb = on_up_io;
     l->connecting = 1;
-    weir_debug("tcp: %s: relaying %s to %s", route->full_name, sni.len ? "TLS" : "TCP",
-               srv->address);
+    if (server_tls && start_server_tls(l, owner, srv) < 0) {
+        weir_debug("tcp: %s: cannot set up TLS toward %s", route->full_name, srv->address);
+        weir_conn_abort(c);
+        return;
+    }
+    weir_debug("tcp: %s: relaying %s to %s%s", route->full_name,
+               terminate ? "decrypted TLS" : sni.len ? "TLS" : "TCP", srv->address,
+               server_tls ? " over TLS" : "");
     if (connect(fd, to, sa_len(to)) < 0 && errno != EINPROGRESS) {
         weir_debug("tcp: %s: connect to %s: %s", route->full_name, srv->address, strerror(errno));
         weir_conn_abort(c);
@@ -492,6 +706,8 @@ static void start_relay(weir_conn_t *c, const weir_tcp_route_t *route, weir_slic
     }
     if (tr->dial_timeout_ms > 0)
         weir_timer_set(w->loop, &l->timer, tr->dial_timeout_ms, on_timer);
+    if (terminate)
+        pump(l); /* the ServerHello goes out while the server is dialled */
 }
 
 void weir_l4_close(weir_conn_t *c)
@@ -511,7 +727,13 @@ void weir_l4_close(weir_conn_t *c)
         if (l->pipe_uc[i] >= 0)
             close(l->pipe_uc[i]);
     }
+    if (l->utls) {
+        weir_tls_io_free(l->utls);
+        free(l->utls);
+    }
     weir_buf_release(&l->head);
+    weir_buf_release(&l->buf_cu);
+    weir_buf_release(&l->buf_uc);
     for (size_t i = 0; i < l->num_held; i++)
         inflight_add(l->held[i], l->ip, -1);
     weir_worker_view_release(l->view);

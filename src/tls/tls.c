@@ -332,7 +332,7 @@ int weir_tls_ctx_options_for(const weir_tls_ctx_t *ctx, weir_slice_t name)
 /* ---- sessions ---- */
 
 int weir_tls_session_new(const weir_tls_ctx_t *ctx, int opt, const weir_tls_cert_t *cert,
-                         gnutls_session_t *out)
+                         bool alpn, gnutls_session_t *out)
 {
     if (opt < 0 || (size_t)opt >= ctx->num_opts) opt = 0;
     const tls_opt_t *op = &ctx->opts[opt];
@@ -347,7 +347,7 @@ int weir_tls_session_new(const weir_tls_ctx_t *ctx, int opt, const weir_tls_cert
     if (gnutls_init(&s, flags) < 0) return -1;
     if (gnutls_priority_set(s, op->prio) < 0 ||
         gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, cert->cred) < 0 ||
-        (op->num_alpn &&
+        (alpn && op->num_alpn &&
          gnutls_alpn_set_protocols(s, op->alpn, op->num_alpn, GNUTLS_ALPN_SERVER_PRECEDENCE) < 0) ||
         (op->tickets && gnutls_session_ticket_enable_server(s, &ticket_key) < 0)) {
         gnutls_deinit(s);

@@ -70,12 +70,13 @@ int weir_tls_pick(const weir_tls_ctx_t *ctx, const weir_client_hello_t *ch,
                   const weir_tls_cert_t **cert);
 
 /* Starts a server session on fd for options index opt and certificate cert
- * (NULL: the default certificate): priorities, credentials, ALPN,
+ * (NULL: the default certificate): priorities, credentials, ALPN (the
+ * options' alpnProtocols when alpn; else none is negotiated),
  * session tickets (unless disabled), client certificate request and
  * verification per clientAuthType. The session refuses the handshake when
  * opt has sniStrict and cert is NULL. Returns 0 and *out, or -1. */
 int weir_tls_session_new(const weir_tls_ctx_t *ctx, int opt, const weir_tls_cert_t *cert,
-                         gnutls_session_t *out);
+                         bool alpn, gnutls_session_t *out);
 
 /* A server session for a QUIC connection (RFC 9001) under options opt and
  * certificate cert (NULL: the default one): TLS 1.3 only, ALPN h3 only,
@@ -94,6 +95,11 @@ int weir_tls_quic_session_new(const weir_tls_ctx_t *ctx, int opt, const weir_tls
  * h2 then http/1.1 (offer_h2), or http/1.1 alone. Returns 0 and *out, or -1. */
 int weir_tls_client_session_new(const weir_tls_ctx_t *ctx, int transport, const char *host,
                                 bool offer_h2, gnutls_session_t *out);
+/* The same toward a TCP server (tcp.serversTransports number transport,
+ * its tls section): no ALPN is offered (the bytes relayed are the client's,
+ * whatever protocol they are). */
+int weir_tls_tcp_client_session_new(const weir_tls_ctx_t *ctx, int transport, const char *host,
+                                    gnutls_session_t *out);
 
 /* ---- per-connection record layer (tls_io.c) ----
  *

@@ -130,6 +130,8 @@ struct weir_tls_ctx {
     tls_map_t host_opts; /* host or "*.parent" → options index; -1 = conflict */
     tls_upstream_t *up;  /* one per serversTransport */
     size_t num_up;
+    tls_upstream_t *tcp_up; /* one per tcp.serversTransports entry */
+    size_t num_tcp_up;
 };
 
 #endif

@@ -132,15 +132,20 @@ int weir_tls_io_handshake(weir_tls_io_t *t)
 
 ssize_t weir_tls_io_read(weir_tls_io_t *t, void *buf, size_t cap)
 {
-    for (;;) {
+    for (int again = 0;;) {
         t->rd_again = 0;
         ssize_t n = gnutls_record_recv(t->s, buf, cap);
         if (n >= 0)
             return n;
         switch (n) {
         case GNUTLS_E_AGAIN:
-            /* May also mean a renegotiation or key update needs its
-             * answer written: those go through push() already. */
+            /* GnuTLS also says "again" after a post-handshake message (a
+             * TLS 1.3 NewSessionTicket, a key update) when more records
+             * may wait in the socket: with edge-triggered readiness no
+             * event would come for them, so read on until the socket
+             * itself is empty. */
+            if (!t->rd_again && ++again < 16)
+                continue;
             errno = EAGAIN;
             return -1;
         case GNUTLS_E_INTERRUPTED:

@@ -102,17 +102,17 @@ def tls_origin():
         o.stop()
 
 
-def config(port, certs, tcp="", http="", extra_eps=""):
+def config(port, certs, tcp="", http="", extra_eps="", tls_extra=""):
     a, b = certs.a, certs.b
     return textwrap.dedent(f"""\
         entryPoints:
           websecure:
             address: "127.0.0.1:{port}"
-        """) + extra_eps + textwrap.dedent(f"""\
+        """) + textwrap.indent(textwrap.dedent(extra_eps), "  ") + textwrap.dedent(f"""\
         tls:
           certificates:
             - {{certFile: {b[0]}, keyFile: {b[1]}}}
-        """) + ("tcp:\n" + textwrap.indent(textwrap.dedent(tcp), "  ") if tcp else "") + \
+        """) + textwrap.indent(textwrap.dedent(tls_extra), "  ") + ("tcp:\n" + textwrap.indent(textwrap.dedent(tcp), "  ") if tcp else "") + \
         ("http:\n" + textwrap.indent(textwrap.dedent(http), "  ") if http else "")
 
 
@@ -626,3 +626,218 @@ def test_proxy_protocol_out_to_haproxy_and_chained(weir, tmp_path):
     finally:
         h.terminate()
         h.wait(10)
+
+
+def tls_client(port, name, cafile, alpn=None, max_version=None):
+    """A TLS connection to weir for SNI name, verifying against cafile."""
+    ctx = ssl.create_default_context(cafile=cafile)
+    if alpn:
+        ctx.set_alpn_protocols(alpn)
+    if max_version:
+        ctx.maximum_version = max_version
+    raw = socket.create_connection(("127.0.0.1", port), timeout=10 * SLOW)
+    return ctx.wrap_socket(raw, server_hostname=name)
+
+
+def tls_read_all(s):
+    got = b""
+    while True:
+        try:
+            d = s.recv(65536)
+        except ssl.SSLZeroReturnError:
+            return got
+        if not d:
+            return got
+        got += d
+
+
+def test_tls_termination_on_a_tcp_router(weir, certs):
+    """tls without passthrough: weir terminates with the store's certificate
+    for the SNI, under the router's options, and relays the plaintext; no
+    ALPN is negotiated; close_notify half-closes toward the server."""
+    srv = PlainServer("echo")
+    try:
+        port = pick_free_port()
+        weir(config(port, certs, tcp=f"""\
+            routers:
+              term: {{rule: "HostSNI(`b.example.test`)", service: echo, tls: {{options: modern}}}}
+            services:
+              echo: {{loadBalancer: {{servers: [{{address: "127.0.0.1:{srv.port}"}}]}}}}
+            """, tls_extra="""\
+            options:
+              modern: {minVersion: VersionTLS13}
+            """))
+        s = tls_client(port, "b.example.test", certs.ca[0], alpn=["h2", "http/1.1"])
+        assert s.getpeercert()["subject"] == ((("commonName", "b.example.test"),),)
+        assert s.version() == "TLSv1.3"
+        assert s.selected_alpn_protocol() is None  # the relayed bytes are not HTTP/2
+        s.sendall(b"hello over TLS\n")
+        assert s.recv(100) == b"hello over TLS\n"  # decrypted to the server, echoed back
+        s.close()
+        # gnutls-cli sends close_notify at the end of its input and reads on:
+        # the server sees EOF, answers and closes; weir passes both on
+        p = subprocess.run(["gnutls-cli", "--x509cafile", certs.ca[0], "--sni-hostname",
+                            "b.example.test", "--verify-hostname", "b.example.test", "-p",
+                            str(port), "127.0.0.1"], input=b"half\n", capture_output=True,
+                           timeout=30)
+        # ... and the server's close becomes weir's close_notify
+        assert b"half\nBYE\n- Peer has closed the GnuTLS connection" in p.stdout, p.stdout[-500:]
+        # the router's options apply: TLS 1.2 is refused
+        with pytest.raises(ssl.SSLError):
+            tls_client(port, "b.example.test", certs.ca[0], max_version=ssl.TLSVersion.TLSv1_2)
+        # a client that sends no close_notify but closes the socket: the server still sees EOF
+        s = tls_client(port, "b.example.test", certs.ca[0])
+        s.sendall(b"x" * 100000)
+        got = b""
+        while len(got) < 100000:
+            got += s.recv(65536)
+        assert got == b"x" * 100000
+        s.close()
+    finally:
+        srv.stop()
+
+
+def test_tls_toward_tcp_servers(weir, certs, tls_origin):
+    """tcp.serversTransports.<name>.tls: weir speaks TLS to the server,
+    verifying it against rootCAs under serverName (or skipping that with
+    insecureSkipVerify); a server whose certificate does not verify gets no
+    bytes and the client is closed. Both ends TLS: terminated by weir and
+    encrypted again toward the origin."""
+    oa = tls_origin("a", certs.a)
+    port, plain = pick_free_port(), pick_free_port()
+    weir(config(port, certs, extra_eps=f"""\
+          plain:
+            address: "127.0.0.1:{plain}"
+        """, tcp=f"""\
+        routers:
+          plain: {{entryPoints: [plain], rule: "HostSNI(`*`)", service: verified}}
+          both: {{entryPoints: [websecure], rule: "HostSNI(`b.example.test`)", service: verified,
+                  tls: {{}}}}
+          bad: {{entryPoints: [websecure], rule: "HostSNI(`c.example.test`)", service: unverified,
+                 tls: {{}}}}
+          skip: {{entryPoints: [websecure], rule: "HostSNI(`other.example.test`)", service: skip,
+                  tls: {{}}}}
+        services:
+          verified:
+            loadBalancer:
+              servers: [{{address: "127.0.0.1:{oa.port}"}}]
+              serversTransport: ca
+          unverified:
+            loadBalancer:
+              servers: [{{address: "127.0.0.1:{oa.port}", tls: true}}]
+          skip:
+            loadBalancer:
+              servers: [{{address: "127.0.0.1:{oa.port}"}}]
+              serversTransport: insecure
+        serversTransports:
+          ca:
+            tls: {{serverName: a.example.test, rootCAs: ["{certs.ca[0]}"]}}
+          insecure:
+            tls: {{insecureSkipVerify: true}}
+        """))
+    request = b"GET / HTTP/1.1\r\nHost: a.example.test\r\n\r\n"
+    # plain client → TLS origin
+    c = socket.create_connection(("127.0.0.1", plain), timeout=10 * SLOW)
+    c.sendall(request)
+    assert read_all(c).endswith(b"origin a\n")
+    c.close()
+    # TLS client (weir's certificate) → weir → TLS origin (its own)
+    s = tls_client(port, "b.example.test", certs.ca[0])
+    assert s.getpeercert()["subject"] == ((("commonName", "b.example.test"),),)
+    s.sendall(request)
+    assert tls_read_all(s).endswith(b"origin a\n")
+    s.close()
+    # the origin's certificate is not trusted by the system store: closed, nothing relayed
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    raw = socket.create_connection(("127.0.0.1", port), timeout=10 * SLOW)
+    s = ctx.wrap_socket(raw, server_hostname="c.example.test")
+    s.sendall(request)
+    try:
+        assert tls_read_all(s) == b""
+    except (ConnectionResetError, ssl.SSLError):
+        pass
+    s.close()
+    # insecureSkipVerify: the origin is reached though its name is not the address
+    raw = socket.create_connection(("127.0.0.1", port), timeout=10 * SLOW)
+    s = ctx.wrap_socket(raw, server_hostname="other.example.test")
+    s.sendall(request)
+    assert tls_read_all(s).endswith(b"origin a\n")
+    s.close()
+
+
+class HalfCloser:
+    """A server that sends a line, shuts its sending side, and then records
+    what it still receives and when its peer goes away."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.received = b""
+        self.eof = threading.Event()
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        try:
+            c, _ = self.sock.accept()
+            c.sendall(b"done\n")
+            c.shutdown(socket.SHUT_WR)
+            while True:
+                d = c.recv(4096)
+                if not d:
+                    break
+                self.received += d
+            self.eof.set()
+            c.close()
+        except OSError:
+            pass
+
+    def stop(self):
+        self.sock.close()
+
+
+@pytest.mark.parametrize("delay", ["200ms", "-1s", 200])
+def test_termination_delay(weir, delay):
+    """terminationDelay: once one side has finished, the other direction may
+    run that long, then weir closes both; a negative delay waits for the
+    client however long it takes. The older loadBalancer.terminationDelay
+    is an integer of milliseconds."""
+    srv = HalfCloser()
+    try:
+        port = pick_free_port()
+        weir(textwrap.dedent(f"""\
+            entryPoints:
+              t:
+                address: "127.0.0.1:{port}"
+            tcp:
+              routers:
+                all: {{rule: "HostSNI(`*`)", service: s}}
+              services:
+                s:
+                  loadBalancer:
+                    servers: [{{address: "127.0.0.1:{srv.port}"}}]
+            """) + (
+            f'        serversTransport: tr\n  serversTransports:\n    tr: {{terminationDelay: "{delay}"}}\n'
+            if isinstance(delay, str) else f"        terminationDelay: {delay}\n"))
+        c = socket.create_connection(("127.0.0.1", port), timeout=10 * SLOW)
+        assert read_all(c) == b"done\n"  # the server's FIN reached the client
+        c.sendall(b"late\n")  # within the delay the other direction still runs
+        if str(delay).startswith("-"):
+            assert not srv.eof.wait(1.5)  # the client still has its side open
+            c.sendall(b"later\n")
+            c.shutdown(socket.SHUT_WR)
+            assert srv.eof.wait(10 * SLOW)
+            assert srv.received == b"late\nlater\n"
+        else:
+            # weir closes the server side once the delay has run out, though
+            # the client never closed
+            assert srv.eof.wait(10 * SLOW)
+            assert srv.received == b"late\n"
+            assert read_all(c) == b""
+        c.close()
+    finally:
+        srv.stop()

@@ -870,7 +870,7 @@ static int step(gnutls_session_t s, int fd)
 static void handshake(hs_t *h, int opt, const weir_tls_cert_t *cert, const client_spec_t *c)
 {
     memset(h, 0, sizeof *h);
-    assert_int_equal(weir_tls_session_new(hs_ctx, opt, cert, &h->srv), 0);
+    assert_int_equal(weir_tls_session_new(hs_ctx, opt, cert, true, &h->srv), 0);
     client_new(h, c);
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, h->fds), 0);
     for (int i = 0; i < 2; i++)
@@ -1138,13 +1138,13 @@ static void test_handshake_certificate(void **state)
 static void test_sni_strict(void **state)
 {
     gnutls_session_t s;
-    assert_int_equal(weir_tls_session_new(hs_ctx, O_STRICT, NULL, &s), -1);
-    assert_int_equal(weir_tls_session_new(hs_ctx, O_STRICT, hs_rsa, &s), 0);
+    assert_int_equal(weir_tls_session_new(hs_ctx, O_STRICT, NULL, true, &s), -1);
+    assert_int_equal(weir_tls_session_new(hs_ctx, O_STRICT, hs_rsa, true, &s), 0);
     gnutls_deinit(s);
-    assert_int_equal(weir_tls_session_new(hs_ctx, O_DEFAULT, NULL, &s), 0);
+    assert_int_equal(weir_tls_session_new(hs_ctx, O_DEFAULT, NULL, true, &s), 0);
     gnutls_deinit(s);
     /* an options index out of range is the default's */
-    assert_int_equal(weir_tls_session_new(hs_ctx, 999, NULL, &s), 0);
+    assert_int_equal(weir_tls_session_new(hs_ctx, 999, NULL, true, &s), 0);
     gnutls_deinit(s);
 }
 
