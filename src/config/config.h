@@ -695,6 +695,10 @@ void weir_config_set_tcp(weir_config_ctx_t *ctx, const weir_config_node_t *key,
 void weir_config_set_udp(weir_config_ctx_t *ctx, const weir_config_node_t *key,
                          const weir_config_node_t *v, void *target);
 void weir_config_tcp_defaults(weir_config_t *cfg);
+void weir_config_set_static_tcp_transport(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                                          const weir_config_node_t *v, void *target);
+/* Copies base's static tcpServersTransport into cfg (a reload). */
+void weir_config_tcp_copy_static(weir_config_t *cfg, const weir_config_t *base, const char *file);
 void weir_config_resolve_tcp(weir_config_ctx_t *ctx);
 void weir_config_tcp_free(weir_config_t *cfg);
 int weir_config_find_tcp_service(const weir_config_t *cfg, const char *ref);

@@ -425,6 +425,7 @@ static void copy_static(weir_config_t *cfg, const weir_config_t *base, const cha
     weir_config_transport_tls_copy(&cfg->transports[0]);
     cfg->transports[0].root_cas_pos.file = file;
     cfg->transports[0].client_cert_pos.file = file;
+    weir_config_tcp_copy_static(cfg, base, file);
 }
 
 int weir_config_reload_dynamic(const weir_config_t *base, const char *path, weir_config_t **out,

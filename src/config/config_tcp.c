@@ -375,7 +375,48 @@ void weir_config_tcp_defaults(weir_config_t *cfg)
     memset(cfg->tcp_transports, 0, sizeof *cfg->tcp_transports);
     transport_defaults(&cfg->tcp_transports[0]);
     cfg->tcp_transports[0].name = weir_config_xstrdup("default@internal");
+    cfg->tcp_transports[0].tls.name = cfg->tcp_transports[0].name;
     cfg->num_tcp_transports = 1;
+}
+
+/* The static tcpServersTransport: the defaults of default@internal. Its
+ * tls section configures TLS for servers with tls: true; it does not
+ * turn TLS on by itself (it would for every TCP service). */
+static const weir_config_key_t static_tls_keys[] = {
+    {"insecureSkipVerify", WEIR_KEY_BOOL, offsetof(weir_servers_transport_cfg_t, insecure_skip_verify),
+     NULL, NULL, 0},
+    {"rootCAs", WEIR_KEY_CUSTOM, 0, NULL, weir_config_set_transport_root_cas, 0},
+    UNSUPPORTED("spiffe"),
+    END,
+};
+
+static const weir_config_key_t static_transport_keys[] = {
+    {"dialTimeout", WEIR_KEY_DURATION, offsetof(weir_tcp_transport_cfg_t, dial_timeout_ms), NULL,
+     NULL, 0},
+    {"dialKeepAlive", WEIR_KEY_DURATION, offsetof(weir_tcp_transport_cfg_t, dial_keep_alive_ms),
+     NULL, NULL, 0},
+    {"terminationDelay", WEIR_KEY_CUSTOM, 0, NULL, set_transport_termination_delay, 0},
+    {"tls", WEIR_KEY_SECTION, offsetof(weir_tcp_transport_cfg_t, tls), static_tls_keys, NULL, 0},
+    END,
+};
+
+void weir_config_set_static_tcp_transport(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                                          const weir_config_node_t *v, void *target)
+{
+    weir_tcp_transport_cfg_t *t = &((weir_config_t *)target)->tcp_transports[0];
+    t->pos = t->tls.pos = weir_config_pos(ctx, key);
+    weir_config_walk_map(ctx, v, static_transport_keys, t);
+}
+
+void weir_config_tcp_copy_static(weir_config_t *cfg, const weir_config_t *base, const char *file)
+{
+    weir_tcp_transport_cfg_t *t = &cfg->tcp_transports[0];
+    free(t->name);
+    weir_config_transport_tls_free(&t->tls);
+    *t = base->tcp_transports[0];
+    t->name = t->tls.name = weir_config_xstrdup(t->name);
+    t->pos.file = t->tls.pos.file = t->tls.root_cas_pos.file = file;
+    weir_config_transport_tls_copy(&t->tls);
 }
 
 /* ---- the tcp section ---- */

@@ -841,3 +841,40 @@ def test_termination_delay(weir, delay):
         c.close()
     finally:
         srv.stop()
+
+
+def test_static_tcp_servers_transport(weir, certs, tls_origin):
+    """The static tcpServersTransport sets default@internal: its tls section
+    serves the servers with tls: true and turns nothing on by itself."""
+    oa = tls_origin("a", certs.a)
+    echo = PlainServer("echo")
+    try:
+        tls_port, plain_port = pick_free_port(), pick_free_port()
+        weir(textwrap.dedent(f"""\
+            entryPoints:
+              t1:
+                address: "127.0.0.1:{tls_port}"
+              t2:
+                address: "127.0.0.1:{plain_port}"
+            tcpServersTransport:
+              dialTimeout: 5s
+              tls: {{insecureSkipVerify: true}}
+            tcp:
+              routers:
+                r1: {{entryPoints: [t1], rule: "HostSNI(`*`)", service: origin}}
+                r2: {{entryPoints: [t2], rule: "HostSNI(`*`)", service: echo}}
+              services:
+                origin: {{loadBalancer: {{servers: [{{address: "127.0.0.1:{oa.port}", tls: true}}]}}}}
+                echo: {{loadBalancer: {{servers: [{{address: "127.0.0.1:{echo.port}"}}]}}}}
+            """))
+        c = socket.create_connection(("127.0.0.1", tls_port), timeout=10 * SLOW)
+        c.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        assert read_all(c).endswith(b"origin a\n")
+        c.close()
+        c = socket.create_connection(("127.0.0.1", plain_port), timeout=10 * SLOW)
+        c.sendall(b"plain\n")
+        c.shutdown(socket.SHUT_WR)
+        assert read_all(c) == b"plain\nBYE\n"
+        c.close()
+    finally:
+        echo.stop()
