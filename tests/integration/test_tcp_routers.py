@@ -398,6 +398,10 @@ def test_tcp_configuration_errors(tmp_path):
             q: {rule: "HostSNI(`a`)", service: nope, tls: {passthrough: true}}
           services:
             s: {loadBalancer: {servers: [{address: "127.0.0.1"}]}}
+            u: {loadBalancer: {servers: [{address: "127.0.0.1:1", tls: maybe}]}}
+            v: {loadBalancer: {servers: [{address: "127.0.0.1:1"}], terminationDelay: "-x"}}
+          serversTransports:
+            t: {tls: {peerCertURI: "spiffe://x"}}
         """))
     p = subprocess.run([WEIR_BIN, "--check", "--configFile", str(path)], capture_output=True,
                        timeout=30)
@@ -406,6 +410,9 @@ def test_tcp_configuration_errors(tmp_path):
     assert re.search(r"bad\.yml:6:\d+: .*Host", out), out
     assert re.search(r"bad\.yml:7:\d+: .*TCP service \"nope\" does not exist", out), out
     assert re.search(r"bad\.yml:9:\d+: .*a port is needed", out), out
+    assert re.search(r"bad\.yml:10:\d+: .*tls", out), out
+    assert re.search(r"bad\.yml:11:\d+: .*invalid duration \"-x\"", out), out
+    assert re.search(r"bad\.yml:13:\d+: .*peerCertURI: not supported yet", out), out
 
 
 def test_host_and_vm_topology_end_to_end(weir, certs, origin, tmp_path):
@@ -878,3 +885,27 @@ def test_static_tcp_servers_transport(weir, certs, tls_origin):
         c.close()
     finally:
         echo.stop()
+
+
+def test_tcp_router_tls_options_must_exist(tmp_path):
+    from conftest import WEIR_BIN
+    path = tmp_path / "opts.yml"
+    path.write_text(textwrap.dedent("""\
+        entryPoints:
+          t:
+            address: ":9000"
+        tcp:
+          routers:
+            r: {rule: "HostSNI(`a`)", service: s, tls: {options: modrn}}
+          services:
+            s: {loadBalancer: {servers: [{address: "127.0.0.1:1"}]}}
+        tls:
+          options:
+            modern: {minVersion: VersionTLS13}
+        """))
+    p = subprocess.run([WEIR_BIN, "--check", "--configFile", str(path)], capture_output=True,
+                       timeout=30)
+    out = (p.stdout + p.stderr).decode()
+    assert p.returncode != 0
+    assert re.search(r'opts\.yml:6:\d+: tcp\.routers\.r\.tls\.options: tls option "modrn" does not '
+                     r'exist \(did you mean "modern"\?\)', out), out
