@@ -15,8 +15,9 @@
 #include "rules/rules.h"
 #include "tls/tls.h"
 
-#define PIPE_CAP (64 * 1024) /* a pipe's default capacity */
-#define BUF_CAP WEIR_BUF_BLOCK /* bytes a buffered relay holds per direction */
+#define BUF_CAP WEIR_BUF_BLOCK /* bytes copied per read */
+#define PIPE_SIZE (256 * 1024) /* asked of a splice pipe (F_SETPIPE_SZ) */
+#define BULK_MIN 8192          /* a splice read below this: back to copying */
 #define MAX_ALPNS 8
 #define PICK_DEPTH 8         /* weighted services inside weighted services */
 
@@ -26,6 +27,25 @@ struct weir_inflight_slot {
     uint8_t ip[16];
     uint32_t count;
 };
+
+/* One direction of a relay. Bytes are copied through buf (one recv, one
+ * send: cheapest for the small reads of request/response traffic) until a
+ * read fills it; then the direction turns bulk and moves through a pipe
+ * with splice() (no copy), and back to copying when a splice read comes
+ * short. Only one of buf and the pipe holds bytes at a time, so order is
+ * kept. Relays with a TLS end always copy. */
+typedef struct {
+    weir_buf_t buf;
+    int pipe[2];     /* -1 until the direction first turns bulk */
+    size_t in;       /* bytes sitting in the pipe */
+    size_t pipe_cap; /* the pipe's capacity */
+    uint8_t bulk : 1;
+} l4_dir_t;
+
+static bool dir_empty(const l4_dir_t *d)
+{
+    return !d->in && !weir_buf_len(&d->buf);
+}
 
 struct weir_l4 {
     weir_conn_t *c;
@@ -40,14 +60,10 @@ struct weir_l4 {
     weir_buf_t head; /* to the server before anything else: the PROXY header, and
                       * (spliced relays) the client bytes already read */
     weir_tls_io_t *utls; /* TLS toward the server, NULL: none */
-    /* spliced relays (no TLS end): a pipe per direction */
-    int pipe_cu[2], pipe_uc[2];
-    size_t in_cu, in_uc; /* bytes sitting in each pipe */
-    /* buffered relays (weir terminates or originates TLS) */
-    weir_buf_t buf_cu, buf_uc;
+    l4_dir_t cu, uc;     /* client → server, server → client */
     uint8_t connecting : 1, u_rd : 1, u_wr : 1, c_eof : 1, u_eof : 1, c_shut : 1, u_shut : 1,
         lingering : 1;
-    uint8_t buffered : 1;
+    uint8_t buffered : 1, u_hup : 1, closed : 1;
     bool c_bye, u_bye; /* close_notify sent to the client / the server */
 };
 
@@ -292,14 +308,16 @@ static bool connected(weir_l4_t *l)
 static void on_up_io(weir_io_t *io, unsigned events)
 {
     weir_l4_t *l = (weir_l4_t *)((char *)io - offsetof(weir_l4_t, up));
-    if (l->c->closed)
+    if (l->closed || l->c->closed)
         return;
     if (events & WEIR_EV_READ)
         l->u_rd = 1;
     if (events & WEIR_EV_WRITE)
         l->u_wr = 1;
-    if (events & (WEIR_EV_HUP | WEIR_EV_ERR))
+    if (events & (WEIR_EV_HUP | WEIR_EV_ERR)) {
         l->u_rd = 1; /* read the rest, then the error or EOF */
+        l->u_hup = 1;
+    }
     if (l->connecting && (events & (WEIR_EV_WRITE | WEIR_EV_ERR | WEIR_EV_HUP)) && !connected(l)) {
         l4_close(l);
         return;
@@ -317,30 +335,50 @@ static void on_up_io(weir_io_t *io, unsigned events)
     pump(l);
 }
 
-/* Moves bytes from src to dst through a pipe. Returns -1 on an error. */
-static int move(int src, uint8_t *src_rd, uint8_t *src_eof, int pipe[2], size_t *in, int dst,
-                uint8_t *dst_wr)
+static int dir_pipe(l4_dir_t *d)
+{
+    if (d->pipe[0] >= 0)
+        return 0;
+    if (pipe2(d->pipe, O_NONBLOCK | O_CLOEXEC) < 0) {
+        d->pipe[0] = d->pipe[1] = -1;
+        return -1;
+    }
+    /* a bigger pipe moves more per call; refused past the user's pipe
+     * budget (fs.pipe-user-pages-soft), then the default stays */
+    int cap = fcntl(d->pipe[1], F_SETPIPE_SZ, PIPE_SIZE);
+    if (cap < 0)
+        cap = fcntl(d->pipe[1], F_GETPIPE_SZ);
+    d->pipe_cap = cap > 0 ? (size_t)cap : 65536;
+    return 0;
+}
+
+/* Moves bytes from src to dst in direction d (see l4_dir_t). A copying
+ * read shorter than asked for has emptied the socket (edge-triggered
+ * readiness brings an event for later bytes), so src is not read again
+ * until then, unless src_hup (its FIN is queued: read to the end). A
+ * splice read says nothing of that (a pipe also fills by its slots), so
+ * bulk reads go on until EAGAIN. Returns -1 on an error. */
+static int move_dir(int src, uint8_t *src_rd, uint8_t *src_eof, bool src_hup, l4_dir_t *d,
+                    int dst, uint8_t *dst_wr)
 {
     for (int rounds = 0; rounds < 64; rounds++) {
         bool progress = false;
-        if (*src_rd && !*src_eof && *in < PIPE_CAP) {
-            ssize_t n = splice(src, NULL, pipe[1], NULL, PIPE_CAP - *in,
-                               SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        /* what was read goes out first */
+        while (weir_buf_len(&d->buf) && *dst_wr) {
+            ssize_t n = send(dst, weir_buf_head(&d->buf), weir_buf_len(&d->buf), MSG_NOSIGNAL);
             if (n > 0) {
-                *in += (size_t)n;
+                weir_buf_consume(&d->buf, (size_t)n);
                 progress = true;
-            } else if (n == 0) {
-                *src_eof = 1;
-            } else if (errno == EAGAIN) {
-                *src_rd = 0;
-            } else if (errno != EINTR) {
+            } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+                *dst_wr = 0;
+            } else if (!(n < 0 && errno == EINTR)) {
                 return -1;
             }
         }
-        if (*in && *dst_wr) {
-            ssize_t n = splice(pipe[0], NULL, dst, NULL, *in, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        if (d->in && *dst_wr) {
+            ssize_t n = splice(d->pipe[0], NULL, dst, NULL, d->in, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
             if (n > 0) {
-                *in -= (size_t)n;
+                d->in -= (size_t)n;
                 progress = true;
             } else if (n < 0 && errno == EAGAIN) {
                 *dst_wr = 0;
@@ -348,9 +386,49 @@ static int move(int src, uint8_t *src_rd, uint8_t *src_eof, int pipe[2], size_t 
                 return -1;
             }
         }
+        if (!*src_rd || *src_eof)
+            break;
+        ssize_t n = -1;
+        size_t want = 0;
+        if (d->bulk && !weir_buf_len(&d->buf) && d->in < d->pipe_cap) {
+            want = d->pipe_cap - d->in;
+            n = splice(src, NULL, d->pipe[1], NULL, want, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+            if (n > 0) {
+                d->in += (size_t)n;
+                if ((size_t)n < BULK_MIN)
+                    d->bulk = 0;
+            }
+        } else if (!d->bulk && !d->in && !weir_buf_len(&d->buf)) {
+            if (weir_buf_reserve(&d->buf, BUF_CAP) < 0)
+                return -1;
+            want = weir_buf_room(&d->buf);
+            n = recv(src, weir_buf_tail(&d->buf), want, 0);
+            if (n > 0) {
+                d->buf.end += (uint32_t)n;
+                if ((size_t)n == want)
+                    d->bulk = dir_pipe(d) == 0; /* more may wait: splice the rest */
+                else if (!src_hup)
+                    *src_rd = 0;
+            }
+        } else if (!progress) {
+            break; /* full: wait for the destination */
+        } else {
+            continue;
+        }
+        if (n > 0) {
+            progress = true;
+        } else if (n == 0) {
+            *src_eof = 1;
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            *src_rd = 0;
+        } else if (errno != EINTR) {
+            return -1;
+        }
         if (!progress)
             break;
     }
+    if (!weir_buf_len(&d->buf))
+        weir_buf_release(&d->buf);
     return 0;
 }
 
@@ -498,13 +576,13 @@ static void pump(weir_l4_t *l)
     if (l->buffered) {
         end_t ce = {c->io.fd, c->tls, &c_rd, &c_wr, &c_eof};
         end_t ue = {l->up.fd, l->utls, &u_rd, &u_wr, &u_eof};
-        rc = move_buffered(ce, &l->buf_cu, ue);
+        rc = move_buffered(ce, &l->cu.buf, ue);
         if (rc == 0)
-            rc = move_buffered(ue, &l->buf_uc, ce);
+            rc = move_buffered(ue, &l->uc.buf, ce);
     } else {
-        rc = move(c->io.fd, &c_rd, &c_eof, l->pipe_cu, &l->in_cu, l->up.fd, &u_wr);
+        rc = move_dir(c->io.fd, &c_rd, &c_eof, c->hup, &l->cu, l->up.fd, &u_wr);
         if (rc == 0)
-            rc = move(l->up.fd, &u_rd, &u_eof, l->pipe_uc, &l->in_uc, c->io.fd, &c_wr);
+            rc = move_dir(l->up.fd, &u_rd, &u_eof, l->u_hup, &l->uc, c->io.fd, &c_wr);
     }
     if (rc < 0) {
         l4_close(l);
@@ -517,9 +595,9 @@ static void pump(weir_l4_t *l)
     l->c_eof = c_eof;
     l->u_eof = u_eof;
     /* Half-close: a side that finished sending is told on to the other. */
-    if (l->c_eof && !l->in_cu && !weir_buf_len(&l->buf_cu) && !l->u_shut)
+    if (l->c_eof && dir_empty(&l->cu) && !l->u_shut)
         l->u_shut = finish_side(l->up.fd, l->utls, &l->u_bye);
-    if (l->u_eof && !l->in_uc && !weir_buf_len(&l->buf_uc) && !l->c_shut)
+    if (l->u_eof && dir_empty(&l->uc) && !l->c_shut)
         l->c_shut = finish_side(c->io.fd, c->tls, &l->c_bye);
     if (l->u_shut && l->c_shut) {
         l4_close(l);
@@ -538,15 +616,6 @@ void weir_l4_on_io(weir_conn_t *c)
     weir_l4_t *l = c->l4;
     if (l)
         pump(l);
-}
-
-static int new_pipe(int p[2])
-{
-    if (pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0) {
-        p[0] = p[1] = -1;
-        return -1;
-    }
-    return 0;
 }
 
 static socklen_t sa_len(const struct sockaddr *sa)
@@ -610,7 +679,7 @@ static void start_relay(weir_conn_t *c, const weir_tcp_route_t *route,
     }
     l->c = c;
     l->route = route;
-    l->up.fd = l->pipe_cu[0] = l->pipe_cu[1] = l->pipe_uc[0] = l->pipe_uc[1] = -1;
+    l->up.fd = l->cu.pipe[0] = l->cu.pipe[1] = l->uc.pipe[0] = l->uc.pipe[1] = -1;
     l->view = weir_worker_view_acquire(w);
     c->l4 = l;
     c->state = CONN_L4;
@@ -638,10 +707,6 @@ static void start_relay(weir_conn_t *c, const weir_tcp_route_t *route,
             return;
         }
     }
-    if (!l->buffered && (new_pipe(l->pipe_cu) < 0 || new_pipe(l->pipe_uc) < 0)) {
-        weir_conn_abort(c);
-        return;
-    }
     l->termination_delay_ms = owner->termination_delay_ms;
     /* the PROXY header first (before any TLS to the server), then what was
      * read from the client already */
@@ -661,7 +726,7 @@ static void start_relay(weir_conn_t *c, const weir_tcp_route_t *route,
             return;
         }
     }
-    weir_buf_t *early = l->buffered ? &l->buf_cu : &l->head;
+    weir_buf_t *early = l->buffered ? &l->cu.buf : &l->head;
     if (weir_buf_len(&c->in) &&
         weir_buf_append(early, weir_buf_head(&c->in), weir_buf_len(&c->in)) < 0) {
         weir_conn_abort(c);
@@ -722,20 +787,22 @@ void weir_l4_close(weir_conn_t *c)
         close(l->up.fd);
     }
     for (int i = 0; i < 2; i++) {
-        if (l->pipe_cu[i] >= 0)
-            close(l->pipe_cu[i]);
-        if (l->pipe_uc[i] >= 0)
-            close(l->pipe_uc[i]);
+        if (l->cu.pipe[i] >= 0)
+            close(l->cu.pipe[i]);
+        if (l->uc.pipe[i] >= 0)
+            close(l->uc.pipe[i]);
     }
     if (l->utls) {
         weir_tls_io_free(l->utls);
         free(l->utls);
     }
     weir_buf_release(&l->head);
-    weir_buf_release(&l->buf_cu);
-    weir_buf_release(&l->buf_uc);
+    weir_buf_release(&l->cu.buf);
+    weir_buf_release(&l->uc.buf);
     for (size_t i = 0; i < l->num_held; i++)
         inflight_add(l->held[i], l->ip, -1);
     weir_worker_view_release(l->view);
-    free(l);
+    /* an event for the server socket may still wait in this loop pass */
+    l->closed = 1;
+    weir_loop_defer(c->worker->loop, free, l);
 }
