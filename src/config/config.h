@@ -112,7 +112,9 @@ typedef struct {
     int h3_retry;             /* http3.retry (weir): WEIR_H3_RETRY_*, default auto */
     int h3_zero_rtt;          /* http3.zeroRTT (weir): default 0 (off) */
     int64_t h3_alt_svc_max_age; /* http3.altSvcMaxAge (weir): seconds, default 2592000 */
-    int64_t udp_timeout_ms;   /* udp.timeout: a UDP flow's idle time, default 3s */
+    int64_t udp_timeout_ms;   /* udp.timeout: a UDP flow's idle time; default 3s, 30s on an
+                               * entry point whose UDP routers have rules (QUIC by SNI) */
+    int udp_timeout_set;      /* udp.timeout was written */
 } weir_entrypoint_cfg_t;
 
 enum { WEIR_H3_RETRY_AUTO, WEIR_H3_RETRY_ALWAYS, WEIR_H3_RETRY_NEVER };
@@ -375,6 +377,8 @@ typedef struct {
     size_t num_udp_routers;
     weir_tcp_service_cfg_t *udp_services;
     size_t num_udp_services;
+    weir_tcp_transport_cfg_t *udp_transports; /* [0] is default@internal (no PROXY) */
+    size_t num_udp_transports;
 
     weir_pos_t provider_pos; /* added: position of providers.file.filename / directory */
 

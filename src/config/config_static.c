@@ -244,8 +244,16 @@ static const weir_config_key_t ep_http_keys[] = {
     END,
 };
 
+static void set_udp_timeout(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                            const weir_config_node_t *v, void *target)
+{
+    weir_entrypoint_cfg_t *ep = target;
+    if (weir_config_get_duration(ctx, v, &ep->udp_timeout_ms))
+        ep->udp_timeout_set = 1;
+}
+
 static const weir_config_key_t ep_udp_keys[] = {
-    {"timeout", WEIR_KEY_DURATION, EP(udp_timeout_ms), NULL, NULL, 0},
+    {"timeout", WEIR_KEY_CUSTOM, 0, NULL, set_udp_timeout, 0},
     END,
 };
 

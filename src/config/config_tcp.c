@@ -20,6 +20,8 @@
 #define TCP_DIAL_TIMEOUT_MS 30000
 #define TCP_DIAL_KEEPALIVE_MS 15000
 #define TCP_TERMINATION_DELAY_MS 100
+#define UDP_TIMEOUT_MS 3000       /* udp.timeout's default (Traefik's) */
+#define UDP_QUIC_TIMEOUT_MS 30000 /* udp.timeout's default where QUIC is routed by SNI */
 
 static void set_nonempty(weir_config_ctx_t *ctx, const weir_config_node_t *v, char **out,
                          weir_pos_t *pos, const char *what)
@@ -377,6 +379,11 @@ void weir_config_tcp_defaults(weir_config_t *cfg)
     cfg->tcp_transports[0].name = weir_config_xstrdup("default@internal");
     cfg->tcp_transports[0].tls.name = cfg->tcp_transports[0].name;
     cfg->num_tcp_transports = 1;
+    cfg->udp_transports = weir_config_grow(NULL, 0, sizeof *cfg->udp_transports);
+    memset(cfg->udp_transports, 0, sizeof *cfg->udp_transports);
+    cfg->udp_transports[0].name = weir_config_xstrdup("default@internal");
+    cfg->udp_transports[0].tls.name = cfg->udp_transports[0].name;
+    cfg->num_udp_transports = 1;
 }
 
 /* The static tcpServersTransport: the defaults of default@internal. Its
@@ -542,9 +549,15 @@ void weir_config_set_tcp(weir_config_ctx_t *ctx, const weir_config_node_t *key,
 
 /* ---- the udp section ---- */
 
+/* UDP routers: Traefik's (entryPoints, service: one per entry point), and
+ * weir's rule and priority to route QUIC connections by the SNI and ALPN
+ * of their Initial packets (the TCP rule language). */
 static const weir_config_key_t udp_router_keys[] = {
     {"entryPoints", WEIR_KEY_CUSTOM, 0, NULL, weir_config_set_router_entrypoints, 0},
     {"service", WEIR_KEY_CUSTOM, 0, NULL, weir_config_set_router_service, 0},
+    {"rule", WEIR_KEY_CUSTOM, 0, NULL, set_rule, 0},
+    {"ruleSyntax", WEIR_KEY_CUSTOM, 0, NULL, weir_config_set_rule_syntax, 0},
+    {"priority", WEIR_KEY_CUSTOM, 0, NULL, weir_config_set_router_priority, 0},
     END,
 };
 
@@ -566,6 +579,7 @@ static void add_udp_router(weir_config_ctx_t *ctx, const weir_config_node_t *nam
 
 static const weir_config_key_t udp_lb_keys[] = {
     {"servers", WEIR_KEY_CUSTOM, 0, NULL, set_servers, 0},
+    {"serversTransport", WEIR_KEY_CUSTOM, 0, NULL, set_lb_transport, 0},
     END,
 };
 
@@ -596,6 +610,7 @@ static void add_udp_service(weir_config_ctx_t *ctx, const weir_config_node_t *na
     s->name = weir_config_xstrdup(name->text);
     s->pos = weir_config_pos(ctx, name);
     s->termination_delay_ms = -2;
+    s->transport_index = 0;
     ctx->service_types = 0;
     weir_config_walk_map(ctx, v, udp_service_keys, s);
     if (ctx->service_types == 0 && (weir_config_is_empty(v) || v->kind == WEIR_CONFIG_MAP))
@@ -614,9 +629,61 @@ static void set_udp_services(weir_config_ctx_t *ctx, const weir_config_node_t *k
     weir_config_walk_names(ctx, v, add_udp_service, NULL);
 }
 
+/* udp.serversTransports: a PROXY v2 header (DGRAM) in front of every
+ * datagram to the servers; v1 has no UDP form. */
+static void set_udp_pp_version(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                               const weir_config_node_t *v, void *target)
+{
+    set_pp_version(ctx, key, v, target);
+    if (*(int *)target == 1) {
+        weir_config_key_error(ctx, v, "PROXY protocol over UDP is version 2 only");
+        *(int *)target = 0;
+    }
+}
+
+static const weir_config_key_t udp_pp_keys[] = {
+    {"version", WEIR_KEY_CUSTOM, 0, NULL, set_udp_pp_version, 0},
+    END,
+};
+
+static void set_udp_transport_pp(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                                 const weir_config_node_t *v, void *target)
+{
+    weir_tcp_transport_cfg_t *t = target;
+    t->proxy_protocol = 2;
+    weir_config_walk_map(ctx, v, udp_pp_keys, &t->proxy_protocol);
+}
+
+static const weir_config_key_t udp_transport_keys[] = {
+    {"proxyProtocol", WEIR_KEY_CUSTOM, 0, NULL, set_udp_transport_pp, 0},
+    END,
+};
+
+static void add_udp_transport(weir_config_ctx_t *ctx, const weir_config_node_t *name,
+                              const weir_config_node_t *v, void *arg)
+{
+    if (!weir_config_name_ok(ctx, name)) return;
+    weir_config_t *cfg = ctx->cfg;
+    cfg->udp_transports = weir_config_grow(cfg->udp_transports, cfg->num_udp_transports,
+                                           sizeof *cfg->udp_transports);
+    weir_tcp_transport_cfg_t *t = &cfg->udp_transports[cfg->num_udp_transports++];
+    memset(t, 0, sizeof *t);
+    t->name = weir_config_xstrdup(name->text);
+    t->pos = weir_config_pos(ctx, name);
+    t->tls.name = t->name;
+    weir_config_walk_map(ctx, v, udp_transport_keys, t);
+}
+
+static void set_udp_transports(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                               const weir_config_node_t *v, void *target)
+{
+    weir_config_walk_names(ctx, v, add_udp_transport, NULL);
+}
+
 static const weir_config_key_t udp_keys[] = {
     {"routers", WEIR_KEY_CUSTOM, 0, NULL, set_udp_routers, 0},
     {"services", WEIR_KEY_CUSTOM, 0, NULL, set_udp_services, 0},
+    {"serversTransports", WEIR_KEY_CUSTOM, 0, NULL, set_udp_transports, 0},
     END,
 };
 
@@ -663,7 +730,7 @@ int weir_config_find_tcp_service(const weir_config_t *cfg, const char *ref)
     return cfg ? find_service_in(cfg->tcp_services, cfg->num_tcp_services, ref) : -1;
 }
 
-static int find_transport(const weir_config_t *cfg, const char *ref)
+static int find_transport_in(const weir_tcp_transport_cfg_t *arr, size_t num, const char *ref)
 {
     size_t n = strlen(ref);
     const char *at = strchr(ref, '@');
@@ -672,11 +739,21 @@ static int find_transport(const weir_config_t *cfg, const char *ref)
         if (strcmp(at, "@file") != 0) return -1;
         n = (size_t)(at - ref);
     }
-    for (size_t i = 1; i < cfg->num_tcp_transports; i++)
-        if (strlen(cfg->tcp_transports[i].name) == n &&
-            strncmp(cfg->tcp_transports[i].name, ref, n) == 0)
-            return (int)i;
+    for (size_t i = 1; i < num; i++)
+        if (strlen(arr[i].name) == n && strncmp(arr[i].name, ref, n) == 0) return (int)i;
     return -1;
+}
+
+static int find_transport(const weir_config_t *cfg, const char *ref)
+{
+    return find_transport_in(cfg->tcp_transports, cfg->num_tcp_transports, ref);
+}
+
+/* A UDP router that takes whatever no rule claims: no rule, or HostSNI(`*`)
+ * alone. */
+static bool udp_catch_all(const weir_router_cfg_t *r)
+{
+    return !r->rule || strcmp(r->rule, "HostSNI(`*`)") == 0;
 }
 
 static const weir_entrypoint_cfg_t *find_entrypoint(const weir_config_t *cfg, const char *name)
@@ -710,10 +787,27 @@ static void resolve_children(weir_config_ctx_t *ctx, const char *section,
 static void resolve_udp(weir_config_ctx_t *ctx)
 {
     weir_config_t *cfg = ctx->cfg;
-    for (size_t i = 0; i < cfg->num_udp_services; i++)
+    for (size_t i = 0; i < cfg->num_udp_services; i++) {
+        weir_tcp_service_cfg_t *s = &cfg->udp_services[i];
         resolve_children(ctx, "udp", cfg->udp_services, cfg->num_udp_services, i);
-    /* one UDP router per entry point (a datagram carries nothing to route on) */
+        if (!s->servers_transport) continue;
+        int t = find_transport_in(cfg->udp_transports, cfg->num_udp_transports,
+                                  s->servers_transport);
+        if (t < 0)
+            weir_config_error(ctx, s->transport_pos,
+                              "udp.services.%s.loadBalancer.serversTransport: \"%s\" does not "
+                              "exist",
+                              s->name, s->servers_transport);
+        else
+            s->transport_index = t;
+    }
+    /* one catch-all UDP router per entry point (a datagram that is not a
+     * QUIC Initial carries nothing to route on); routers with rules route
+     * QUIC connections by SNI, ALPN and client address */
     const char **owner = calloc(cfg->num_entrypoints + 1, sizeof *owner);
+    for (size_t e = 0; e < cfg->num_entrypoints; e++)
+        if (!cfg->entrypoints[e].udp_timeout_set)
+            cfg->entrypoints[e].udp_timeout_ms = UDP_TIMEOUT_MS;
     for (size_t i = 0; i < cfg->num_udp_routers; i++) {
         weir_router_cfg_t *r = &cfg->udp_routers[i];
         for (size_t k = 0; k < r->num_entrypoints; k++) {
@@ -725,19 +819,25 @@ static void resolve_udp(weir_config_ctx_t *ctx)
                                   r->entrypoints[k]);
         }
         for (size_t e = 0; owner && e < cfg->num_entrypoints; e++) {
-            const weir_entrypoint_cfg_t *ep = &cfg->entrypoints[e];
+            weir_entrypoint_cfg_t *ep = &cfg->entrypoints[e];
             bool on = ep->udp && r->num_entrypoints == 0;
             for (size_t k = 0; k < r->num_entrypoints && !on; k++)
                 on = strcmp(r->entrypoints[k], ep->name) == 0 && ep->udp;
             if (!on) continue;
+            if (!udp_catch_all(r)) {
+                if (!ep->udp_timeout_set) ep->udp_timeout_ms = UDP_QUIC_TIMEOUT_MS;
+                continue;
+            }
             if (owner[e])
                 weir_config_error(ctx, r->pos,
                                   "udp.routers.%s: entry point \"%s\" already has the UDP "
-                                  "router \"%s\" (one per entry point)",
+                                  "router \"%s\" without a rule (one per entry point)",
                                   r->name, ep->name, owner[e]);
             else
                 owner[e] = r->name;
         }
+        if (r->priority == 0 && r->rule)
+            r->priority = weir_rule_default_priority(r->rule, WEIR_RULE_TCP);
         if (!r->service) continue;
         r->service_index = find_service_in(cfg->udp_services, cfg->num_udp_services, r->service);
         if (r->service_index < 0)
@@ -846,6 +946,9 @@ void weir_config_tcp_free(weir_config_t *cfg)
         free(cfg->tcp_transports[i].name);
         weir_config_transport_tls_free(&cfg->tcp_transports[i].tls);
     }
+    for (size_t i = 0; i < cfg->num_udp_transports; i++)
+        free(cfg->udp_transports[i].name);
+    free(cfg->udp_transports);
     free(cfg->tcp_transports);
     for (size_t i = 0; i < cfg->num_tcp_middlewares; i++) {
         free(cfg->tcp_middlewares[i].name);

@@ -110,16 +110,17 @@ static int note_https_hosts(weir_tcp_ep_t *te, const weir_rule_t *rule)
 
 /* TCP or UDP services (the same model: addresses, weighted children). */
 static int build_l4_services(weir_tcp_service_rt_t *rts, const weir_tcp_service_cfg_t *cfgs,
-                             size_t ns, const weir_config_t *cfg)
+                             size_t ns, const weir_tcp_transport_cfg_t *transports,
+                             size_t num_transports)
 {
     for (size_t i = 0; i < ns; i++) {
         const weir_tcp_service_cfg_t *c = &cfgs[i];
         weir_tcp_service_rt_t *rt = &rts[i];
         rt->cfg = c;
-        int ti = c->transport_index >= 0 && (size_t)c->transport_index < cfg->num_tcp_transports
+        int ti = c->transport_index >= 0 && (size_t)c->transport_index < num_transports
                      ? c->transport_index
                      : 0;
-        rt->transport = &cfg->tcp_transports[ti];
+        rt->transport = &transports[ti];
         rt->proxy_protocol = rt->transport->proxy_protocol ? rt->transport->proxy_protocol
                                                            : c->proxy_protocol;
         rt->termination_delay_ms = c->termination_delay_ms != -2 ? c->termination_delay_ms
@@ -148,18 +149,48 @@ static int build_udp(weir_snapshot_t *s)
     s->udp_services = calloc(ns ? ns : 1, sizeof *s->udp_services);
     s->udp_ep_service = calloc(cfg->num_entrypoints + 1, sizeof *s->udp_ep_service);
     if (!s->udp_services || !s->udp_ep_service ||
-        build_l4_services(s->udp_services, cfg->udp_services, ns, cfg) < 0)
+        build_l4_services(s->udp_services, cfg->udp_services, ns, cfg->udp_transports,
+                          cfg->num_udp_transports) < 0)
+        return -1;
+    s->udp_routes = calloc(cfg->num_udp_routers + 1, sizeof *s->udp_routes);
+    s->udp_tables = calloc(cfg->num_entrypoints + 1, sizeof *s->udp_tables);
+    if (!s->udp_routes || !s->udp_tables)
         return -1;
     for (size_t i = 0; i < cfg->num_udp_routers; i++) {
         const weir_router_cfg_t *rc = &cfg->udp_routers[i];
+        weir_tcp_route_t *r = &s->udp_routes[i];
         int si = rc->service_index;
+        r->cfg = rc;
+        r->full_name = full_name(rc->name, "file");
+        if (!r->full_name)
+            return -1;
         if (si < 0 || (size_t)si >= ns)
             continue;
-        for (size_t e = 0; e < cfg->num_entrypoints; e++)
-            if (cfg->entrypoints[e].udp && router_on_entrypoint(rc, cfg->entrypoints[e].name) &&
-                !s->udp_ep_service[e])
-                s->udp_ep_service[e] = &s->udp_services[si];
+        r->service = &s->udp_services[si];
+        bool catch_all = !rc->rule || strcmp(rc->rule, "HostSNI(`*`)") == 0;
+        for (size_t e = 0; e < cfg->num_entrypoints; e++) {
+            if (!cfg->entrypoints[e].udp || !router_on_entrypoint(rc, cfg->entrypoints[e].name))
+                continue;
+            if (catch_all) {
+                if (!s->udp_ep_service[e])
+                    s->udp_ep_service[e] = r->service;
+                continue;
+            }
+            weir_rule_t *rule;
+            weir_rule_error_t err;
+            if (weir_rule_compile(rc->rule, WEIR_RULE_TCP, &rule, &err) < 0)
+                continue;
+            if (!s->udp_tables[e] && !(s->udp_tables[e] = weir_router_table_new())) {
+                weir_rule_free(rule);
+                return -1;
+            }
+            if (weir_router_table_add(s->udp_tables[e], rule, rc->priority, r) < 0)
+                return -1;
+        }
     }
+    for (size_t e = 0; e < cfg->num_entrypoints; e++)
+        if (s->udp_tables[e] && weir_router_table_build(s->udp_tables[e]) < 0)
+            return -1;
     return 0;
 }
 
@@ -170,7 +201,8 @@ static int build_tcp(weir_snapshot_t *s)
     s->tcp_services = calloc(ns ? ns : 1, sizeof *s->tcp_services);
     s->tcp_routes = calloc(cfg->num_tcp_routers ? cfg->num_tcp_routers : 1, sizeof *s->tcp_routes);
     if (!s->tcp_services || !s->tcp_routes ||
-        build_l4_services(s->tcp_services, cfg->tcp_services, ns, cfg) < 0)
+        build_l4_services(s->tcp_services, cfg->tcp_services, ns, cfg->tcp_transports,
+                          cfg->num_tcp_transports) < 0)
         return -1;
     size_t nm = cfg->num_tcp_middlewares;
     s->tcp_mws = calloc(nm ? nm : 1, sizeof *s->tcp_mws);
@@ -323,6 +355,16 @@ static void snapshot_free(weir_snapshot_t *s)
         free(s->udp_services);
     }
     free(s->udp_ep_service);
+    if (s->udp_routes) {
+        for (size_t i = 0; i < s->cfg->num_udp_routers; i++)
+            free(s->udp_routes[i].full_name);
+        free(s->udp_routes);
+    }
+    if (s->udp_tables) {
+        for (size_t e = 0; e < s->cfg->num_entrypoints; e++)
+            weir_router_table_free(s->udp_tables[e]);
+        free(s->udp_tables);
+    }
     if (s->tcp_mws) {
         for (size_t i = 0; i < s->cfg->num_tcp_middlewares; i++) {
             pthread_mutex_destroy(&s->tcp_mws[i].mu);

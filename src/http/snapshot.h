@@ -106,7 +106,11 @@ struct weir_snapshot {
     weir_tcp_ep_t *tcp_eps; /* one per entry point */
     weir_tcp_mw_rt_t *tcp_mws;
     weir_tcp_service_rt_t *udp_services;
-    weir_tcp_service_rt_t **udp_ep_service; /* per entry point: its UDP router's service */
+    weir_tcp_service_rt_t **udp_ep_service; /* per entry point: its catch-all UDP router's
+                                             * service (no rule, or HostSNI(`*`)) */
+    weir_tcp_route_t *udp_routes;           /* one per UDP router (cfg order) */
+    weir_router_table_t **udp_tables;       /* per entry point: UDP routers with rules (QUIC
+                                             * by SNI, ALPN, client address); NULL: none */
 };
 
 /* Builds a snapshot that takes ownership of cfg and of the reference tls.

@@ -266,6 +266,10 @@ int weir_workers_start(weir_snapshot_t *snap, int n)
         for (size_t e = 0; e < cfg->num_entrypoints; e++) {
             const weir_entrypoint_cfg_t *ep = &cfg->entrypoints[e];
             if (ep->udp) {
+                /* one worker serves UDP routers: its flow and connection ID
+                 * tables follow a client whatever address it comes from */
+                if (i > 0)
+                    continue;
                 int rc = weir_udp_listen(w, (int)e);
                 if (rc < 0) {
                     weir_error("entry point %s: cannot listen on %s: %s", ep->name, ep->address,

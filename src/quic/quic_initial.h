@@ -97,7 +97,8 @@ int weir_quic_hello_frames(weir_quic_hello_t *h, const uint8_t *p, size_t len, u
 /* Whether the CRYPTO bytes hold the whole hello. */
 bool weir_quic_hello_done(const weir_quic_hello_t *h);
 
-/* After DONE: the parsed hello (slices point into h->crypto). */
+/* After DONE: the parsed hello (slices point into h->crypto): WEIR_CH_OK,
+ * anything else is a hello to refuse. */
 int weir_quic_hello_get(const weir_quic_hello_t *h, weir_client_hello_t *ch);
 
 #endif

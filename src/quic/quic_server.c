@@ -31,6 +31,7 @@
 
 #include "core/log.h"
 #include "h3/h3.h"
+#include "l4/proxy_proto.h"
 #include "http/conn.h"
 #include "tls/clienthello.h"
 #include "tls/tls.h"
@@ -129,6 +130,7 @@ struct weir_quic_conn {
     uint8_t scheduled : 1, handshaken : 1, closing : 1, draining : 1, dead : 1, blocked : 1,
         half_open : 1, goaway : 1;
     uint8_t final_goaway : 1;
+    uint8_t pp_peer : 1; /* c.peer comes from PROXY headers: paths are the relay's */
 };
 
 static ngtcp2_tstamp now_ns(void)
@@ -645,10 +647,9 @@ static int on_path_validation(ngtcp2_conn *q, uint32_t flags, const ngtcp2_path 
 {
     weir_debug("quic: path validation %s", res == NGTCP2_PATH_VALIDATION_RESULT_SUCCESS ? "succeeded"
                                                                                       : "failed");
-    if (res == NGTCP2_PATH_VALIDATION_RESULT_SUCCESS) {
-        weir_quic_conn_t *qc = ud;
+    weir_quic_conn_t *qc = ud;
+    if (res == NGTCP2_PATH_VALIDATION_RESULT_SUCCESS && !qc->pp_peer)
         memcpy(&qc->c.peer, path->remote.addr, path->remote.addrlen); /* the client moved */
-    }
     return 0;
 }
 
@@ -1112,10 +1113,52 @@ static bool hand_off(quic_worker_t *qw, int to, int ep, const struct sockaddr *r
     return true;
 }
 
+/* entryPoints.<name>.proxyProtocol on an HTTP/3 entry point: every
+ * datagram from a trusted relay starts with a PROXY v2 header (DGRAM),
+ * whose source is the client; a datagram from it without one, or a header
+ * from anyone else, is dropped. Returns the header's length (0: none to
+ * strip), or -1 to drop; *client gets the source when there is one. */
+static long proxy_header(const qep_t *qep, const uint8_t *p, size_t len,
+                         const struct sockaddr *remote, weir_addr_t *client, bool *has_client)
+{
+    static const uint8_t sig[12] = {0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d,
+                                    0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a};
+    const weir_entrypoint_cfg_t *ep = &qep->qw->w->view->snap->cfg->entrypoints[qep->ep];
+    *has_client = false;
+    if (!ep->pp_insecure && ep->num_pp_trusted == 0)
+        return 0;
+    bool trusted = ep->pp_insecure;
+    for (size_t i = 0; !trusted && i < ep->num_pp_trusted; i++)
+        trusted = weir_cidr_contains(&ep->pp_trusted[i], remote);
+    if (!trusted)
+        return len >= sizeof sig && memcmp(p, sig, sizeof sig) == 0 ? -1 : 0;
+    weir_pp_header_t h;
+    if (weir_pp_parse(p, len, &h) != WEIR_PP_OK || h.version != 2 || !h.dgram)
+        return -1;
+    if (!h.local) {
+        memcpy(client, &h.src, h.src.ss_family == AF_INET6 ? sizeof client->in6
+                                                           : sizeof client->in);
+        *has_client = true;
+    }
+    return (long)h.len;
+}
+
 static void on_datagram(qep_t *qep, const uint8_t *p, size_t len, const struct sockaddr *remote,
                         socklen_t rlen, const struct sockaddr *local, socklen_t llen, bool handed)
 {
     quic_worker_t *qw = qep->qw;
+    const uint8_t *raw = p; /* handed to another worker as it came */
+    size_t raw_len = len;
+    weir_addr_t client;
+    bool has_client;
+    long strip = proxy_header(qep, p, len, remote, &client, &has_client);
+    if (strip < 0) {
+        weir_debug("quic: datagram with a PROXY header from an untrusted address, or without "
+                   "one from a trusted relay: dropped");
+        return;
+    }
+    p += strip;
+    len -= (size_t)strip;
     if (len == 0)
         return; /* (ngtcp2 asserts on an empty datagram) */
     ngtcp2_version_cid vc;
@@ -1129,12 +1172,14 @@ static void on_datagram(qep_t *qep, const uint8_t *p, size_t len, const struct s
         return;
     weir_quic_conn_t *qc = cid_find(qw, vc.dcid, vc.dcidlen);
     if (qc) {
+        if (has_client) /* the relay says where the client is now */
+            memcpy(&qc->c.peer, &client, sizeof client);
         conn_read(qc, remote, rlen, local, llen, p, len);
         return;
     }
     bool initial = vc.version && ((p[0] & 0x30) == 0); /* QUIC v1 long header, type Initial */
     if (!handed && !initial && vc.dcidlen == SCIDLEN &&
-        hand_off(qw, vc.dcid[0], qep->ep, remote, rlen, local, llen, p, len))
+        hand_off(qw, vc.dcid[0], qep->ep, remote, rlen, local, llen, raw, raw_len))
         return;
     if (!vc.version) {
         send_stateless_reset(qep, vc.dcid, vc.dcidlen, len, remote, rlen, local);
@@ -1173,6 +1218,10 @@ static void on_datagram(qep_t *qep, const uint8_t *p, size_t len, const struct s
         return;
     }
     qc = conn_new(qep, &hd, pocid, token, remote, rlen, local, llen);
+    if (qc && has_client) {
+        memcpy(&qc->c.peer, &client, sizeof client);
+        qc->pp_peer = 1;
+    }
     if (qc)
         conn_read(qc, remote, rlen, local, llen, p, len);
 }
