@@ -14,6 +14,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 from cryptography.hazmat.primitives import hmac
 
 INITIAL_SALT_V1 = bytes.fromhex("38762cf7f55934b34d179ae6a4c80cadccbb7f0a")
+INITIAL_SALT_V2 = bytes.fromhex("0dede3def700a6db819381be6e269dcbf9bd2ed9")  # RFC 9369
+VERSIONS = {1: (0x00000001, INITIAL_SALT_V1, b"quic ", 0), 2: (0x6b3343cf, INITIAL_SALT_V2, b"quicv2 ", 1)}
 
 
 def _extract(salt, ikm):
@@ -28,10 +30,11 @@ def _expand_label(secret, label, length):
     return HKDFExpand(hashes.SHA256(), length, info).derive(secret)
 
 
-def client_keys(dcid):
-    secret = _expand_label(_extract(INITIAL_SALT_V1, dcid), b"client in", 32)
-    return (_expand_label(secret, b"quic key", 16), _expand_label(secret, b"quic iv", 12),
-            _expand_label(secret, b"quic hp", 16))
+def client_keys(dcid, version=1):
+    _, salt, prefix, _ = VERSIONS[version]
+    secret = _expand_label(_extract(salt, dcid), b"client in", 32)
+    return (_expand_label(secret, prefix + b"key", 16), _expand_label(secret, prefix + b"iv", 12),
+            _expand_label(secret, prefix + b"hp", 16))
 
 
 def varint(v):
@@ -42,13 +45,16 @@ def varint(v):
     return struct.pack(">I", 0x80000000 | v)
 
 
-def initial(dcid, scid, crypto, offset=0, pn=0, size=1200, token=b""):
+def initial(dcid, scid, crypto, offset=0, pn=0, size=1200, token=b"", version=1):
     """A protected Initial packet carrying `crypto` at `offset` of the CRYPTO
-    stream, padded to `size` bytes."""
-    key, iv, hp = client_keys(dcid)
+    stream, padded to `size` bytes; version 1 (RFC 9000) or 2 (RFC 9369,
+    whose Initial type bits are 01)."""
+    key, iv, hp = client_keys(dcid, version)
+    number, _, _, type_bits = VERSIONS[version]
     frame = b"\x06" + varint(offset) + varint(len(crypto)) + crypto
     pnlen = 4
-    head_wo_len = (bytes([0xC0 | (pnlen - 1)]) + struct.pack(">I", 1) + bytes([len(dcid)]) + dcid +
+    head_wo_len = (bytes([0xC0 | type_bits << 4 | (pnlen - 1)]) + struct.pack(">I", number) +
+                   bytes([len(dcid)]) + dcid +
                    bytes([len(scid)]) + scid + varint(len(token)) + token)
     # the Length field is 2 bytes (varint 0x4000 form): payload fills up to size
     payload_len = size - len(head_wo_len) - 2 - pnlen - 16
