@@ -111,7 +111,7 @@ def wait_tcp(ip, port, proc):
     pytest.fail(f"nothing listens on {ip}:{port}")
 
 
-def start_vm(weir, tmp_path, certs, name, port, advertised, origin_url, extra=""):
+def start_vm(weir, tmp_path, certs, name, port, advertised, origin_url, extra="", h3=""):
     """A VM weir on 127.0.0.x: HTTP/3 and HTTPS, PROXY accepted from the host
     (127.0.0.1) only, whoami and an origin behind it, a JSON access log."""
     ip = VM_IPS[name]
@@ -121,7 +121,7 @@ def start_vm(weir, tmp_path, certs, name, port, advertised, origin_url, extra=""
         entryPoints:
           websecure:
             address: "{ip}:{port}"
-            http3: {{advertisedPort: {advertised}}}
+            http3: {{advertisedPort: {advertised}{h3}}}
             proxyProtocol: {{trustedIPs: ["127.0.0.1/32"]}}
         """) + textwrap.indent(textwrap.dedent(extra), "    ") + textwrap.dedent(f"""\
         accessLog: {{filePath: {log}, format: json}}
@@ -316,6 +316,25 @@ def test_hello_over_two_initials_reordered_or_lost(weir, tmp_path, certs, origin
         assert re.search(r"frm tx [2-9] Initial CRYPTO\(0x06\) offset=0 len=", r.log), r
     assert last_entry(logb, "/split")["RequestPath"] == "/split"
     assert not loga.exists() or "/split" not in loga.read_text()
+
+
+def test_resumed_connection_with_0rtt_through_the_passthrough(weir, tmp_path, certs, origin):
+    """A resumed connection sends its Initial and 0-RTT packets together:
+    weir holds both until the hello is read, the VM takes the early data."""
+    o = origin()
+    hp, pa = pick_free_port(), pick_free_port()
+    start_vm(weir, tmp_path, certs, "a", pa, hp, o.url, h3=", zeroRTT: true")
+    h = weir(host_config("127.0.0.1", hp, {"a": pa}), wait=False, name="host.yml")
+    wait_tcp("127.0.0.1", hp, h.proc)
+    sess, tp = tmp_path / "sess", tmp_path / "tp"
+    first = gtls(tmp_path, None, hp, "a.example.test", ["/first"], f"--session-file={sess}",
+                 f"--tp-file={tp}", host="127.0.0.1")
+    assert first.statuses() == [200], first
+    second = gtls(tmp_path, None, hp, "a.example.test", ["/second"], f"--session-file={sess}",
+                  f"--tp-file={tp}", host="127.0.0.1", quic_dump=True)
+    assert second.statuses() == [200], second
+    assert re.search(r"pkt tx pkn=\d+ .*type=0RTT", second.log), second
+    assert "early-data: 1" in second.body("second").decode().lower(), second.body("second")
 
 
 def hello_for(name):
