@@ -138,3 +138,19 @@ EOF
     PIDS+=("$ORIGIN_PID")
     wait_port "$O_PORT" "$ORIGIN_PID" origin
 }
+
+# "busy total" jiffies of cpu0 and cpu1 from /proc/stat: "b0 t0 b1 t1".
+cpu_stat() {
+    awk '$1 == "cpu0" || $1 == "cpu1" { t = 0; for (i = 2; i <= NF; i++) t += $i;
+         printf "%d %d ", t - $5 - $6, t }' /proc/stat
+}
+busy_pct() { # $1 before, $2 after (cpu_stat); prints "c0 c1" percentages
+    awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " ");
+        for (i = 1; i <= 3; i += 2) { dt = y[i+1] - x[i+1];
+            printf "%s%d", (i > 1 ? " " : ""), (dt > 0 ? 100 * (y[i] - x[i]) / dt + 0.5 : 0) } }'
+}
+
+now() { date +%s.%N; }
+proxy_pct() { # $1 ticks, $2 $3 wall clock start and end: the proxy's share of one CPU
+    awk -v t="$1" -v hz="$HZ" -v a="$2" -v b="$3" 'BEGIN {printf "%d", (b > a ? 100 * t / hz / (b - a) + 0.5 : 0)}'
+}

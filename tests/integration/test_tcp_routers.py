@@ -126,6 +126,25 @@ def passthrough(*routes):
     return "routers:\n" + routers + "services:\n" + services
 
 
+def catch_all(port, server_port, lb="", ep="", tail=""):
+    """An entry point t on port whose one TCP router (HostSNI(`*`)) relays
+    to 127.0.0.1:server_port; lb adds loadBalancer keys, ep entry point
+    keys, tail more of the tcp section (each as lines at their own depth)."""
+    return textwrap.dedent(f"""\
+        entryPoints:
+          t:
+            address: "127.0.0.1:{port}"
+        """) + textwrap.indent(ep, "    ") + textwrap.dedent(f"""\
+        tcp:
+          routers:
+            all: {{rule: "HostSNI(`*`)", service: s}}
+          services:
+            s:
+              loadBalancer:
+                servers: [{{address: "127.0.0.1:{server_port}"}}]
+        """) + textwrap.indent(lb, "        ") + textwrap.indent(tail, "  ")
+
+
 def read_all(s):
     """Everything the server sends until it closes."""
     got = b""
@@ -283,16 +302,7 @@ def test_plain_tcp_server_first_and_half_close(weir, certs):
     srv = PlainServer("banner")
     try:
         port = pick_free_port()
-        weir(textwrap.dedent(f"""\
-            entryPoints:
-              smtp:
-                address: "127.0.0.1:{port}"
-            tcp:
-              routers:
-                all: {{rule: "HostSNI(`*`)", service: s}}
-              services:
-                s: {{loadBalancer: {{servers: [{{address: "127.0.0.1:{srv.port}"}}]}}}}
-            """))
+        weir(catch_all(port, srv.port))
         c = socket.create_connection(("127.0.0.1", port), timeout=10 * SLOW)
         # the server speaks first: the banner arrives before the client sends anything
         assert c.recv(100) == b"220 weir test banner\r\n"
@@ -307,16 +317,7 @@ def test_plain_tcp_server_first_and_half_close(weir, certs):
 
 def test_unreachable_server_closes_the_client(weir, certs):
     port, dead = pick_free_port(), pick_free_port()
-    weir(textwrap.dedent(f"""\
-        entryPoints:
-          t:
-            address: "127.0.0.1:{port}"
-        tcp:
-          routers:
-            all: {{rule: "HostSNI(`*`)", service: s}}
-          services:
-            s: {{loadBalancer: {{servers: [{{address: "127.0.0.1:{dead}"}}]}}}}
-        """), wait=False)
+    weir(catch_all(port, dead), wait=False)
     assert wait_for_port(port, 10 * SLOW) is None
     c = socket.create_connection(("127.0.0.1", port), timeout=10 * SLOW)
     t0 = time.monotonic()
@@ -356,21 +357,8 @@ def test_proxy_protocol_out_to_nginx(weir, tmp_path, version):
     try:
         assert wait_for_port(nport, 10, ng, "nginx") is None
         port = pick_free_port()
-        weir(textwrap.dedent(f"""\
-            entryPoints:
-              t:
-                address: "127.0.0.1:{port}"
-            tcp:
-              routers:
-                all: {{rule: "HostSNI(`*`)", service: s}}
-              services:
-                s:
-                  loadBalancer:
-                    servers: [{{address: "127.0.0.1:{nport}"}}]
-                    serversTransport: pp
-              serversTransports:
-                pp: {{proxyProtocol: {{version: {version}}}}}
-            """))
+        weir(catch_all(port, nport, lb="serversTransport: pp\n",
+                       tail=f"serversTransports:\n  pp: {{proxyProtocol: {{version: {version}}}}}\n"))
         s = socket.socket()
         s.bind(("127.0.0.2", 0))
         s.settimeout(10 * SLOW)
@@ -606,20 +594,8 @@ def test_proxy_protocol_out_to_haproxy_and_chained(weir, tmp_path):
                          stderr=subprocess.STDOUT)
     try:
         assert wait_for_port(hport, 10, h, "haproxy") is None
-        weir(textwrap.dedent(f"""\
-            entryPoints:
-              t:
-                address: "127.0.0.1:{port}"
-                proxyProtocol: {{trustedIPs: ["127.0.0.1"]}}
-            tcp:
-              routers:
-                all: {{rule: "HostSNI(`*`)", service: s}}
-              services:
-                s:
-                  loadBalancer:
-                    servers: [{{address: "127.0.0.1:{hport}"}}]
-                    proxyProtocol: {{version: 1}}
-            """))
+        weir(catch_all(port, hport, lb="proxyProtocol: {version: 1}\n",
+                       ep='proxyProtocol: {trustedIPs: ["127.0.0.1"]}\n'))
         # a direct client from 127.0.0.1 (no header of its own)
         p = subprocess.run(["curl", "-s", "--max-time", "10", f"http://127.0.0.1:{port}/"],
                            capture_output=True, timeout=20)
@@ -816,20 +792,11 @@ def test_termination_delay(weir, delay):
     srv = HalfCloser()
     try:
         port = pick_free_port()
-        weir(textwrap.dedent(f"""\
-            entryPoints:
-              t:
-                address: "127.0.0.1:{port}"
-            tcp:
-              routers:
-                all: {{rule: "HostSNI(`*`)", service: s}}
-              services:
-                s:
-                  loadBalancer:
-                    servers: [{{address: "127.0.0.1:{srv.port}"}}]
-            """) + (
-            f'        serversTransport: tr\n  serversTransports:\n    tr: {{terminationDelay: "{delay}"}}\n'
-            if isinstance(delay, str) else f"        terminationDelay: {delay}\n"))
+        if isinstance(delay, str):
+            weir(catch_all(port, srv.port, lb="serversTransport: tr\n",
+                           tail=f'serversTransports:\n  tr: {{terminationDelay: "{delay}"}}\n'))
+        else:
+            weir(catch_all(port, srv.port, lb=f"terminationDelay: {delay}\n"))
         c = socket.create_connection(("127.0.0.1", port), timeout=10 * SLOW)
         assert read_all(c) == b"done\n"  # the server's FIN reached the client
         c.sendall(b"late\n")  # within the delay the other direction still runs
