@@ -44,7 +44,12 @@ $(BUILD)/bench/h3load: bench/h3load.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(LDSAN) $(LDLIBS)
 
-bench-tools: $(BUILD)/bench/h3load
+# bench/udpload: the UDP echo server and load generator bench/quic-passthrough.sh drives.
+$(BUILD)/bench/udpload: bench/udpload.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LDSAN)
+
+bench-tools: $(BUILD)/bench/h3load $(BUILD)/bench/udpload
 
 all: $(BUILD)/weir
 

@@ -2,6 +2,8 @@
  * of its Initial packets (see l4.h). */
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -23,6 +25,13 @@
 #define HELD_BYTES 24576  /* ... and their bytes */
 #define MAX_ALPNS 8
 #define PP_ROOM 64        /* a PROXY v2 DGRAM header without TLVs: 16 + 36 */
+#define GSO_MAX 64        /* datagrams per UDP_SEGMENT send (the kernel's limit) */
+#define GSO_BYTES 65000   /* ... and their bytes */
+#define EP_BUFFER (4 * 1024 * 1024)   /* SO_RCVBUF / SO_SNDBUF of an entry point socket */
+#define FLOW_BUFFER (1024 * 1024)     /* ... of a flow's socket */
+
+/* Cleared when the kernel refuses UDP_SEGMENT: one datagram per message. */
+static atomic_bool gso_ok = true;
 
 typedef struct udp_ep udp_ep_t;
 typedef struct cid cid_t;
@@ -277,12 +286,79 @@ static flow_t *flow_by_cid(udp_ep_t *u, const uint8_t *d, size_t len)
 
 /* ---- to the server ---- */
 
+/* How many of datagrams[0..n) can leave in one UDP_SEGMENT send: the same
+ * size (hdr + len), the last one possibly shorter, within the kernel's
+ * limits. */
+static size_t gso_run(const size_t *lens, size_t n, size_t hl)
+{
+    if (!atomic_load_explicit(&gso_ok, memory_order_relaxed) || n < 2)
+        return 1;
+    size_t seg = hl + lens[0], total = seg, k = 1;
+    while (k < n && k < GSO_MAX && lens[k] <= lens[0] && total + hl + lens[k] <= GSO_BYTES) {
+        total += hl + lens[k];
+        if (lens[k++] < lens[0])
+            break; /* a shorter one ends the run */
+    }
+    return k;
+}
+
+/* Sends datagrams[0..n) on fd (to `to`, or the connected peer when NULL),
+ * each after the hl bytes of hdr: runs of equal-sized datagrams in one
+ * UDP_SEGMENT message each (the kernel cuts them), the rest one by one, in
+ * sendmmsg batches. What the socket does not take is dropped, as UDP may. */
+static void send_batch(int fd, const weir_addr_t *to, socklen_t tolen, const uint8_t *hdr,
+                       size_t hl, uint8_t *const *data, const size_t *lens, size_t n)
+{
+    struct mmsghdr msgs[BATCH];
+    struct iovec iov[BATCH * 2 + 2 * GSO_MAX];
+    union {
+        char buf[CMSG_SPACE(sizeof(uint16_t))];
+        struct cmsghdr align;
+    } ctl[BATCH];
+    size_t done = 0;
+    while (done < n) {
+        size_t m = 0, v = 0, start = done;
+        while (done < n && m < BATCH && v + 2 * GSO_MAX <= sizeof iov / sizeof iov[0]) {
+            size_t k = gso_run(lens + done, n - done, hl);
+            struct msghdr *h = &msgs[m].msg_hdr;
+            *h = (struct msghdr){.msg_name = (void *)to, .msg_namelen = to ? tolen : 0,
+                                 .msg_iov = &iov[v]};
+            for (size_t i = 0; i < k; i++) {
+                if (hl)
+                    iov[v++] = (struct iovec){(void *)hdr, hl};
+                iov[v++] = (struct iovec){data[done + i], lens[done + i]};
+            }
+            h->msg_iovlen = (size_t)(&iov[v] - h->msg_iov);
+            if (k > 1) {
+                h->msg_control = ctl[m].buf;
+                h->msg_controllen = sizeof ctl[m].buf;
+                struct cmsghdr *cm = CMSG_FIRSTHDR(h);
+                cm->cmsg_level = SOL_UDP;
+                cm->cmsg_type = UDP_SEGMENT;
+                cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+                uint16_t seg = (uint16_t)(hl + lens[done]);
+                memcpy(CMSG_DATA(cm), &seg, sizeof seg);
+            }
+            done += k;
+            m++;
+        }
+        int sent = sendmmsg(fd, msgs, (unsigned)m, MSG_DONTWAIT);
+        if (sent < 0 && (errno == EIO || errno == EINVAL) &&
+            atomic_exchange(&gso_ok, false)) {
+            /* no GSO here: the batch again, one datagram per message */
+            weir_debug("udp: the kernel refuses UDP_SEGMENT: one datagram per message");
+            done = start;
+            continue;
+        }
+        if (sent < (int)m)
+            return; /* the socket is full, or the peer unreachable */
+    }
+}
+
 /* Sends datagrams[0..n) of flow f to its server, each after a PROXY v2
  * header when the flow's transport asks for it. */
 static void send_up(flow_t *f, uint8_t *const *data, const size_t *lens, size_t n)
 {
-    struct mmsghdr msgs[BATCH];
-    struct iovec iov[BATCH][2];
     size_t hl = 0;
     if (f->pp) {
         ssize_t k = weir_pp_write_v2(pp_hdrs[0], PP_ROOM, &f->client.sa,
@@ -290,20 +366,7 @@ static void send_up(flow_t *f, uint8_t *const *data, const size_t *lens, size_t 
                                      WEIR_SLICE_NULL, WEIR_SLICE_NULL);
         hl = k > 0 ? (size_t)k : 0;
     }
-    for (size_t done = 0; done < n;) {
-        size_t m = n - done < BATCH ? n - done : BATCH;
-        for (size_t i = 0; i < m; i++) {
-            int k = 0;
-            if (hl)
-                iov[i][k++] = (struct iovec){pp_hdrs[0], hl};
-            iov[i][k++] = (struct iovec){data[done + i], lens[done + i]};
-            msgs[i] = (struct mmsghdr){.msg_hdr = {.msg_iov = iov[i], .msg_iovlen = (size_t)k}};
-        }
-        int sent = sendmmsg(f->io.fd, msgs, (unsigned)m, MSG_DONTWAIT);
-        if (sent <= 0)
-            return; /* the socket is full or the server unreachable: dropped, as UDP may */
-        done += (size_t)sent;
-    }
+    send_batch(f->io.fd, NULL, 0, pp_hdrs[0], hl, data, lens, n);
 }
 
 /* Replies from the server go back to the client from the entry point's
@@ -323,16 +386,17 @@ static void on_flow_io(weir_io_t *io, unsigned events)
         int n = recvmmsg(f->io.fd, msgs, BATCH, MSG_DONTWAIT, NULL);
         if (n <= 0)
             break; /* EAGAIN, or an ICMP error from the server: nothing to relay */
+        uint8_t *data[BATCH];
+        size_t lens[BATCH];
         for (int i = 0; i < n; i++) {
             weir_quic_long_t lh;
             if (msgs[i].msg_len && (bufs[i][0] & 0x80) &&
                 weir_quic_long_header(bufs[i], msgs[i].msg_len, &lh))
                 cid_add(u, f, lh.scid, lh.scid_len);
-            iov[i].iov_len = msgs[i].msg_len;
-            msgs[i].msg_hdr.msg_name = &f->client;
-            msgs[i].msg_hdr.msg_namelen = f->clen;
+            data[i] = bufs[i];
+            lens[i] = msgs[i].msg_len;
         }
-        sendmmsg(u->io.fd, msgs, (unsigned)n, MSG_DONTWAIT);
+        send_batch(u->io.fd, &f->client, f->clen, NULL, 0, data, lens, (size_t)n);
         got = true;
         if (n < BATCH)
             break;
@@ -363,6 +427,11 @@ static bool flow_route(flow_t *f, weir_tcp_service_rt_t *svc, const char *why)
         fd = -1;
     }
     f->io.fd = fd;
+    int size = FLOW_BUFFER;
+    if (fd >= 0) {
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+    }
     if (fd < 0 || weir_loop_add(u->w->loop, &f->io) < 0) {
         flow_free(f);
         return false;
@@ -587,8 +656,10 @@ int weir_udp_listen(weir_worker_t *w, int ep)
         free(u);
         return -errno;
     }
-    int one = 1;
+    int one = 1, size = EP_BUFFER;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
     if (cfg->addr.ss_family == AF_INET6) {
         const struct sockaddr_in6 *s6 = (const void *)&cfg->addr;
         int v6only = !IN6_IS_ADDR_UNSPECIFIED(&s6->sin6_addr);
