@@ -214,8 +214,10 @@ static void reload(control_t *ctl, const char *why)
     weir_workers_publish(snap);
     weir_snapshot_unref(ctl->snap);
     ctl->snap = snap;
-    weir_info("configuration reloaded (%s): %zu routers, %zu services", why, snap->cfg->num_routers,
-              snap->cfg->num_services);
+    const weir_config_t *c = snap->cfg;
+    weir_info("configuration reloaded (%s): %zu routers, %zu services", why,
+              c->num_routers + c->num_tcp_routers + c->num_udp_routers,
+              c->num_services + c->num_tcp_services + c->num_udp_services);
 }
 
 static int64_t mono_ms(void)
@@ -399,7 +401,8 @@ int main(int argc, char **argv)
     if (check) {
         weir_tls_ctx_unref(tls);
         printf("%s: configuration OK (%zu entry points, %zu routers, %zu services)\n", path,
-               cfg->num_entrypoints, cfg->num_routers, cfg->num_services);
+               cfg->num_entrypoints, cfg->num_routers + cfg->num_tcp_routers + cfg->num_udp_routers,
+               cfg->num_services + cfg->num_tcp_services + cfg->num_udp_services);
         weir_config_free(cfg);
         return 0;
     }
