@@ -86,6 +86,47 @@ struct weir_udp_worker {
 /* one batch at a time per worker thread */
 static __thread uint8_t bufs[BATCH][MAX_DGRAM];
 static __thread uint8_t pp_hdrs[BATCH][PP_ROOM];
+/* the datagrams of a batch once coalesced reads (UDP_GRO) are cut */
+static __thread uint8_t *seg_data[BATCH * GSO_MAX];
+static __thread size_t seg_lens[BATCH * GSO_MAX];
+static __thread int seg_msg[BATCH * GSO_MAX]; /* which read each came in */
+
+typedef union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+} gro_ctl_t;
+
+/* UDP_GRO: the kernel may hand several datagrams of one sender in one
+ * read (each gso_size bytes, the last maybe shorter), as a sender with
+ * UDP_SEGMENT (QUIC stacks, weir itself) sent them; they go on the same
+ * way. */
+static void enable_gro(int fd)
+{
+    int one = 1;
+    setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof one);
+}
+
+/* Appends the datagrams of read m (buf[0..len)) to seg_*[*n..]. */
+static void cut(struct msghdr *h, uint8_t *buf, size_t len, int m, size_t *n)
+{
+    size_t seg = len;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c))
+        if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
+            int v;
+            memcpy(&v, CMSG_DATA(c), sizeof v);
+            if (v > 0)
+                seg = (size_t)v;
+        }
+    size_t off = 0;
+    do {
+        size_t k = len - off < seg ? len - off : seg;
+        seg_data[*n] = buf + off;
+        seg_lens[*n] = k;
+        seg_msg[*n] = m;
+        (*n)++;
+        off += k;
+    } while (off < len && *n < BATCH * GSO_MAX);
+}
 
 static uint64_t fnv(const void *p, size_t n, uint64_t h)
 {
@@ -379,24 +420,27 @@ static void on_flow_io(weir_io_t *io, unsigned events)
     for (int round = 0; round < ROUNDS; round++) {
         struct mmsghdr msgs[BATCH];
         struct iovec iov[BATCH];
+        gro_ctl_t ctl[BATCH];
         for (int i = 0; i < BATCH; i++) {
             iov[i] = (struct iovec){bufs[i], MAX_DGRAM};
-            msgs[i] = (struct mmsghdr){.msg_hdr = {.msg_iov = &iov[i], .msg_iovlen = 1}};
+            msgs[i] = (struct mmsghdr){.msg_hdr = {.msg_iov = &iov[i],
+                                                   .msg_iovlen = 1,
+                                                   .msg_control = ctl[i].buf,
+                                                   .msg_controllen = sizeof ctl[i].buf}};
         }
         int n = recvmmsg(f->io.fd, msgs, BATCH, MSG_DONTWAIT, NULL);
         if (n <= 0)
             break; /* EAGAIN, or an ICMP error from the server: nothing to relay */
-        uint8_t *data[BATCH];
-        size_t lens[BATCH];
-        for (int i = 0; i < n; i++) {
+        size_t ns = 0;
+        for (int i = 0; i < n; i++)
+            cut(&msgs[i].msg_hdr, bufs[i], msgs[i].msg_len, i, &ns);
+        for (size_t i = 0; i < ns; i++) {
             weir_quic_long_t lh;
-            if (msgs[i].msg_len && (bufs[i][0] & 0x80) &&
-                weir_quic_long_header(bufs[i], msgs[i].msg_len, &lh))
+            if (seg_lens[i] && (seg_data[i][0] & 0x80) &&
+                weir_quic_long_header(seg_data[i], seg_lens[i], &lh))
                 cid_add(u, f, lh.scid, lh.scid_len);
-            data[i] = bufs[i];
-            lens[i] = msgs[i].msg_len;
         }
-        send_batch(u->io.fd, &f->client, f->clen, NULL, 0, data, lens, (size_t)n);
+        send_batch(u->io.fd, &f->client, f->clen, NULL, 0, seg_data, seg_lens, ns);
         got = true;
         if (n < BATCH)
             break;
@@ -431,6 +475,7 @@ static bool flow_route(flow_t *f, weir_tcp_service_rt_t *svc, const char *why)
     if (fd >= 0) {
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
         setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+        enable_gro(fd);
     }
     if (fd < 0 || weir_loop_add(u->w->loop, &f->io) < 0) {
         flow_free(f);
@@ -599,39 +644,47 @@ static void on_ep_io(weir_io_t *io, unsigned events)
         struct mmsghdr msgs[BATCH];
         struct iovec iov[BATCH];
         weir_addr_t from[BATCH];
+        gro_ctl_t ctl[BATCH];
         for (int i = 0; i < BATCH; i++) {
             iov[i] = (struct iovec){bufs[i], MAX_DGRAM};
             msgs[i] = (struct mmsghdr){.msg_hdr = {.msg_name = &from[i],
                                                    .msg_namelen = sizeof from[i],
                                                    .msg_iov = &iov[i],
-                                                   .msg_iovlen = 1}};
+                                                   .msg_iovlen = 1,
+                                                   .msg_control = ctl[i].buf,
+                                                   .msg_controllen = sizeof ctl[i].buf}};
         }
         int n = recvmmsg(u->io.fd, msgs, BATCH, MSG_DONTWAIT, NULL);
         if (n <= 0)
             return; /* EAGAIN: the edge is consumed */
-        /* consecutive datagrams of one flow leave in one sendmmsg */
+        size_t ns = 0;
+        for (int i = 0; i < n; i++)
+            cut(&msgs[i].msg_hdr, bufs[i], msgs[i].msg_len, i, &ns);
+        /* consecutive datagrams of one flow (seg_*[start, start + nrun))
+         * leave together */
         flow_t *run = NULL;
-        uint8_t *data[BATCH];
-        size_t lens[BATCH], nrun = 0;
-        for (int i = 0; i < n; i++) {
-            flow_t *f = run && !run->hello && same_client(&run->client, &from[i]) ? run : NULL;
+        size_t start = 0, nrun = 0;
+        for (size_t i = 0; i < ns; i++) {
+            const weir_addr_t *client = &from[seg_msg[i]];
+            flow_t *f = run && !run->hello && same_client(&run->client, client) ? run : NULL;
             if (f) {
                 touch(f);
             } else {
                 /* a new flow may evict an old one: what is queued goes first */
                 if (nrun)
-                    send_up(run, data, lens, nrun);
+                    send_up(run, seg_data + start, seg_lens + start, nrun);
                 nrun = 0;
-                run = f = from_client(u, &from[i], msgs[i].msg_hdr.msg_namelen, bufs[i],
-                                      msgs[i].msg_len);
+                start = i;
+                run = f = from_client(u, client, msgs[seg_msg[i]].msg_hdr.msg_namelen,
+                                      seg_data[i], seg_lens[i]);
             }
-            if (f) {
-                data[nrun] = bufs[i];
-                lens[nrun++] = msgs[i].msg_len;
-            }
+            if (f)
+                nrun++;
+            else
+                start = i + 1;
         }
         if (run && nrun)
-            send_up(run, data, lens, nrun);
+            send_up(run, seg_data + start, seg_lens + start, nrun);
         if (n < BATCH)
             return;
     }
@@ -660,6 +713,7 @@ int weir_udp_listen(weir_worker_t *w, int ep)
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
     setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+    enable_gro(fd);
     if (cfg->addr.ss_family == AF_INET6) {
         const struct sockaddr_in6 *s6 = (const void *)&cfg->addr;
         int v6only = !IN6_IS_ADDR_UNSPECIFIED(&s6->sin6_addr);
