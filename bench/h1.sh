@@ -120,11 +120,7 @@ error_log $TMP/nginx/error.log error;
 events { worker_connections $((NOFILE - 100)); }
 http {
     access_log off;
-    client_body_temp_path $TMP/nginx/body;
-    proxy_temp_path $TMP/nginx/proxy;
-    fastcgi_temp_path $TMP/nginx/fastcgi;
-    uwsgi_temp_path $TMP/nginx/uwsgi;
-    scgi_temp_path $TMP/nginx/scgi;
+$(nginx_temp_paths "$TMP/nginx")
     keepalive_requests 10000000;
     keepalive_timeout 600s;
     upstream origin {

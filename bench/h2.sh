@@ -191,11 +191,7 @@ error_log $TMP/nginx/error.log error;
 events { worker_connections 20000; }
 http {
     access_log off;
-    client_body_temp_path $TMP/nginx/body;
-    proxy_temp_path $TMP/nginx/proxy;
-    fastcgi_temp_path $TMP/nginx/fastcgi;
-    uwsgi_temp_path $TMP/nginx/uwsgi;
-    scgi_temp_path $TMP/nginx/scgi;
+$(nginx_temp_paths "$TMP/nginx")
     keepalive_requests 10000000;
     keepalive_timeout 600s;
     upstream origin {
@@ -274,17 +270,6 @@ for p in weir haproxy nginx h2o; do
     PROXIES+=("$p")
 done
 [ ${#PROXIES[@]} -gt 0 ] || { echo "h2.sh: no proxy serves; nothing to measure" >&2; exit 1; }
-
-alive() { # $1 name: drops a proxy that died
-    local p
-    kill -0 "${PID[$1]}" 2>/dev/null && return 0
-    echo "   ($1 died; last lines of its output:)"
-    tail -5 "$TMP/$1.out" 2>/dev/null | sed 's/^/   /'
-    local keep=()
-    for p in "${PROXIES[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
-    PROXIES=("${keep[@]}")
-    return 1
-}
 
 # Results: one line per run in $TMP/res.<phase>, "name round v1 v2 ...".
 : > "$TMP/res.req"

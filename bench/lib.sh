@@ -118,11 +118,7 @@ error_log $TMP/origin/error.log error;
 events { worker_connections $conns; }
 http {
     access_log off;
-    client_body_temp_path $TMP/origin/body;
-    proxy_temp_path $TMP/origin/proxy;
-    fastcgi_temp_path $TMP/origin/fastcgi;
-    uwsgi_temp_path $TMP/origin/uwsgi;
-    scgi_temp_path $TMP/origin/scgi;
+$(nginx_temp_paths "$TMP/origin")
     keepalive_requests 10000000;
     keepalive_timeout 600s;
     default_type text/plain;
@@ -153,4 +149,25 @@ busy_pct() { # $1 before, $2 after (cpu_stat); prints "c0 c1" percentages
 now() { date +%s.%N; }
 proxy_pct() { # $1 ticks, $2 $3 wall clock start and end: the proxy's share of one CPU
     awk -v t="$1" -v hz="$HZ" -v a="$2" -v b="$3" 'BEGIN {printf "%d", (b > a ? 100 * t / hz / (b - a) + 0.5 : 0)}'
+}
+
+# Drops proxy $1 from PROXIES when its process (PID[$1]) has died, with the
+# last lines of its output ($TMP/$1.out); returns 1 then.
+alive() { # $1 name: drops a proxy that died
+    local p
+    kill -0 "${PID[$1]}" 2>/dev/null && return 0
+    echo "   ($1 died; last lines of its output:)"
+    tail -5 "$TMP/$1.out" 2>/dev/null | sed 's/^/   /'
+    local keep=()
+    for p in "${PROXIES[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+    PROXIES=("${keep[@]}")
+    return 1
+}
+
+# The *_temp_path lines of an nginx http block keeping its files under $1.
+nginx_temp_paths() {
+    local t
+    for t in client_body proxy fastcgi uwsgi scgi; do
+        printf '    %s_temp_path %s/%s;\n' "$t" "$1" "${t#client_}"
+    done
 }

@@ -248,7 +248,7 @@ with open(path, "wb") as f:
 EOF
 initials() { # $1 SNI, $2 count: a fresh file of Initials (connection IDs never reused)
     local f
-    f=$(mktemp "$TMP/init.XXXXXX")
+    f="$TMP/init.$BASHPID.$SRANDOM" # private directory: a unique name is enough
     "$PY" "$TMP/initials.py" "$1" "$2" "$f" || {
         echo "quic-passthrough.sh: cannot make QUIC Initials" >&2
         exit 1
@@ -286,11 +286,7 @@ error_log $TMP/nginx/error.log error;
 events { worker_connections 1024; }
 http {
     access_log off;
-    client_body_temp_path $TMP/nginx/body;
-    proxy_temp_path $TMP/nginx/proxy;
-    fastcgi_temp_path $TMP/nginx/fastcgi;
-    uwsgi_temp_path $TMP/nginx/uwsgi;
-    scgi_temp_path $TMP/nginx/scgi;
+$(nginx_temp_paths "$TMP/nginx")
     keepalive_timeout 600s;
     default_type application/octet-stream;
     server {

@@ -109,11 +109,7 @@ error_log $TMP/origin/error.log error;
 events { worker_connections 8192; }
 http {
     access_log off;
-    client_body_temp_path $TMP/origin/body;
-    proxy_temp_path $TMP/origin/proxy;
-    fastcgi_temp_path $TMP/origin/fastcgi;
-    uwsgi_temp_path $TMP/origin/uwsgi;
-    scgi_temp_path $TMP/origin/scgi;
+$(nginx_temp_paths "$TMP/origin")
     keepalive_requests 10000000;
     keepalive_timeout 600s;
     default_type application/octet-stream;
@@ -263,17 +259,6 @@ for p in ${ONLY:-weir haproxy nginx}; do
     PROXIES+=("$p")
 done
 [ ${#PROXIES[@]} -gt 0 ] || { echo "tcp.sh: no proxy passes through; nothing to measure" >&2; exit 1; }
-
-alive() { # $1 name: drops a proxy that died
-    local p
-    kill -0 "${PID[$1]}" 2>/dev/null && return 0
-    echo "   ($1 died; last lines of its output:)"
-    tail -5 "$TMP/$1.out" 2>/dev/null | sed 's/^/   /'
-    local keep=()
-    for p in "${PROXIES[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
-    PROXIES=("${keep[@]}")
-    return 1
-}
 
 # Results: one line per run in $TMP/res.<phase>, "name round v1 v2 ...".
 : > "$TMP/res.req"

@@ -255,13 +255,19 @@ static const weir_config_key_t weighted_keys[] = {
     END,
 };
 
+static void load_balancer(weir_config_ctx_t *ctx, const weir_config_node_t *key,
+                          const weir_config_node_t *v, weir_tcp_service_cfg_t *s,
+                          const weir_config_key_t *keys)
+{
+    if (!weir_config_one_service_type(ctx, key)) return;
+    s->kind = WEIR_SERVICE_LOADBALANCER;
+    weir_config_walk_map(ctx, v, keys, s);
+}
+
 static void set_load_balancer(weir_config_ctx_t *ctx, const weir_config_node_t *key,
                               const weir_config_node_t *v, void *target)
 {
-    weir_tcp_service_cfg_t *s = target;
-    if (!weir_config_one_service_type(ctx, key)) return;
-    s->kind = WEIR_SERVICE_LOADBALANCER;
-    weir_config_walk_map(ctx, v, load_balancer_keys, s);
+    load_balancer(ctx, key, v, target, load_balancer_keys);
 }
 
 static void set_weighted(weir_config_ctx_t *ctx, const weir_config_node_t *key,
@@ -279,23 +285,30 @@ static const weir_config_key_t service_keys[] = {
     END,
 };
 
-static void add_service(weir_config_ctx_t *ctx, const weir_config_node_t *name,
-                        const weir_config_node_t *v, void *arg)
+/* A TCP or UDP service named name, appended to *arr, read with keys. */
+static void add_l4_service(weir_config_ctx_t *ctx, const weir_config_node_t *name,
+                           const weir_config_node_t *v, weir_tcp_service_cfg_t **arr,
+                           size_t *num, const weir_config_key_t *keys)
 {
     if (!weir_config_name_ok(ctx, name)) return;
-    weir_config_t *cfg = ctx->cfg;
-    cfg->tcp_services =
-        weir_config_grow(cfg->tcp_services, cfg->num_tcp_services, sizeof *cfg->tcp_services);
-    weir_tcp_service_cfg_t *s = &cfg->tcp_services[cfg->num_tcp_services++];
+    *arr = weir_config_grow(*arr, *num, sizeof **arr);
+    weir_tcp_service_cfg_t *s = &(*arr)[(*num)++];
     memset(s, 0, sizeof *s);
     s->name = weir_config_xstrdup(name->text);
     s->pos = weir_config_pos(ctx, name);
     s->termination_delay_ms = -2;
     s->transport_index = 0;
     ctx->service_types = 0;
-    weir_config_walk_map(ctx, v, service_keys, s);
+    weir_config_walk_map(ctx, v, keys, s);
     if (ctx->service_types == 0 && (weir_config_is_empty(v) || v->kind == WEIR_CONFIG_MAP))
         weir_config_key_error(ctx, name, "needs a loadBalancer or a weighted section");
+}
+
+static void add_service(weir_config_ctx_t *ctx, const weir_config_node_t *name,
+                        const weir_config_node_t *v, void *arg)
+{
+    add_l4_service(ctx, name, v, &ctx->cfg->tcp_services, &ctx->cfg->num_tcp_services,
+                   service_keys);
 }
 
 /* ---- serversTransports ---- */
@@ -354,21 +367,29 @@ static void transport_defaults(weir_tcp_transport_cfg_t *t)
     t->termination_delay_ms = TCP_TERMINATION_DELAY_MS;
 }
 
-static void add_transport(weir_config_ctx_t *ctx, const weir_config_node_t *name,
-                          const weir_config_node_t *v, void *arg)
+/* A TCP or UDP serversTransport named name, appended to *arr, read with
+ * keys (TCP ones start from the dial and termination defaults). */
+static void add_l4_transport(weir_config_ctx_t *ctx, const weir_config_node_t *name,
+                             const weir_config_node_t *v, weir_tcp_transport_cfg_t **arr,
+                             size_t *num, const weir_config_key_t *keys, bool tcp)
 {
     if (!weir_config_name_ok(ctx, name)) return;
-    weir_config_t *cfg = ctx->cfg;
-    cfg->tcp_transports = weir_config_grow(cfg->tcp_transports, cfg->num_tcp_transports,
-                                           sizeof *cfg->tcp_transports);
-    weir_tcp_transport_cfg_t *t = &cfg->tcp_transports[cfg->num_tcp_transports++];
+    *arr = weir_config_grow(*arr, *num, sizeof **arr);
+    weir_tcp_transport_cfg_t *t = &(*arr)[(*num)++];
     memset(t, 0, sizeof *t);
-    transport_defaults(t);
+    if (tcp) transport_defaults(t);
     t->name = weir_config_xstrdup(name->text);
     t->pos = weir_config_pos(ctx, name);
     t->tls.name = t->name;
     t->tls.pos = t->pos;
-    weir_config_walk_map(ctx, v, transport_keys, t);
+    weir_config_walk_map(ctx, v, keys, t);
+}
+
+static void add_transport(weir_config_ctx_t *ctx, const weir_config_node_t *name,
+                          const weir_config_node_t *v, void *arg)
+{
+    add_l4_transport(ctx, name, v, &ctx->cfg->tcp_transports, &ctx->cfg->num_tcp_transports,
+                     transport_keys, true);
 }
 
 void weir_config_tcp_defaults(weir_config_t *cfg)
@@ -586,10 +607,7 @@ static const weir_config_key_t udp_lb_keys[] = {
 static void set_udp_lb(weir_config_ctx_t *ctx, const weir_config_node_t *key,
                        const weir_config_node_t *v, void *target)
 {
-    weir_tcp_service_cfg_t *s = target;
-    if (!weir_config_one_service_type(ctx, key)) return;
-    s->kind = WEIR_SERVICE_LOADBALANCER;
-    weir_config_walk_map(ctx, v, udp_lb_keys, s);
+    load_balancer(ctx, key, v, target, udp_lb_keys);
 }
 
 static const weir_config_key_t udp_service_keys[] = {
@@ -601,20 +619,8 @@ static const weir_config_key_t udp_service_keys[] = {
 static void add_udp_service(weir_config_ctx_t *ctx, const weir_config_node_t *name,
                             const weir_config_node_t *v, void *arg)
 {
-    if (!weir_config_name_ok(ctx, name)) return;
-    weir_config_t *cfg = ctx->cfg;
-    cfg->udp_services =
-        weir_config_grow(cfg->udp_services, cfg->num_udp_services, sizeof *cfg->udp_services);
-    weir_tcp_service_cfg_t *s = &cfg->udp_services[cfg->num_udp_services++];
-    memset(s, 0, sizeof *s);
-    s->name = weir_config_xstrdup(name->text);
-    s->pos = weir_config_pos(ctx, name);
-    s->termination_delay_ms = -2;
-    s->transport_index = 0;
-    ctx->service_types = 0;
-    weir_config_walk_map(ctx, v, udp_service_keys, s);
-    if (ctx->service_types == 0 && (weir_config_is_empty(v) || v->kind == WEIR_CONFIG_MAP))
-        weir_config_key_error(ctx, name, "needs a loadBalancer or a weighted section");
+    add_l4_service(ctx, name, v, &ctx->cfg->udp_services, &ctx->cfg->num_udp_services,
+                   udp_service_keys);
 }
 
 static void set_udp_routers(weir_config_ctx_t *ctx, const weir_config_node_t *key,
@@ -662,16 +668,8 @@ static const weir_config_key_t udp_transport_keys[] = {
 static void add_udp_transport(weir_config_ctx_t *ctx, const weir_config_node_t *name,
                               const weir_config_node_t *v, void *arg)
 {
-    if (!weir_config_name_ok(ctx, name)) return;
-    weir_config_t *cfg = ctx->cfg;
-    cfg->udp_transports = weir_config_grow(cfg->udp_transports, cfg->num_udp_transports,
-                                           sizeof *cfg->udp_transports);
-    weir_tcp_transport_cfg_t *t = &cfg->udp_transports[cfg->num_udp_transports++];
-    memset(t, 0, sizeof *t);
-    t->name = weir_config_xstrdup(name->text);
-    t->pos = weir_config_pos(ctx, name);
-    t->tls.name = t->name;
-    weir_config_walk_map(ctx, v, udp_transport_keys, t);
+    add_l4_transport(ctx, name, v, &ctx->cfg->udp_transports, &ctx->cfg->num_udp_transports,
+                     udp_transport_keys, false);
 }
 
 static void set_udp_transports(weir_config_ctx_t *ctx, const weir_config_node_t *key,
